@@ -1,0 +1,207 @@
+//! Shared set-up for AWS SDK clients: one HTTPS client with bounded timeouts,
+//! proxy support from the environment, an optional custom CA bundle, and
+//! endpoint overrides.
+//!
+//! Clients are always given explicit credentials and region, so the SDK's
+//! default credential chain (and with it the instance metadata service) is
+//! never consulted. The context is built only when a call is needed, because
+//! building the HTTPS client loads the system's root certificates.
+
+use std::time::Duration;
+
+use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+
+use crate::credentials::Credentials;
+use crate::error::Error;
+
+/// Time to establish a TCP (and TLS) connection before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Time to wait for the first byte of a response.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Upper bound for a whole operation, retries included, so that an
+/// unreachable endpoint fails within 10 seconds.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Attempts per operation: throttling and 5xx answers are retried with back-off.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// Region used when neither the environment nor the profile sets one.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// An AWS service that awsu calls, with what is needed to reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Sts,
+    Iam,
+}
+
+impl Service {
+    /// Returns the name used in `AWS_ENDPOINT_URL_<NAME>` and in messages.
+    pub fn env_name(self) -> &'static str {
+        match self {
+            Service::Sts => "STS",
+            Service::Iam => "IAM",
+        }
+    }
+
+    fn default_host(self, region: &str) -> String {
+        match self {
+            Service::Sts => format!("https://sts.{region}.amazonaws.com"),
+            Service::Iam => "https://iam.amazonaws.com".to_owned(),
+        }
+    }
+}
+
+/// Settings that decide where and how AWS is called, read from the
+/// environment and the profile.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `region` of the profile chain, if any.
+    pub profile_region: Option<String>,
+    /// `endpoint_url` of the profile, if any.
+    pub profile_endpoint: Option<String>,
+    /// `ca_bundle` of the profile, if any.
+    pub profile_ca_bundle: Option<String>,
+}
+
+impl Settings {
+    /// Returns the region for calls: AWS_REGION, then AWS_DEFAULT_REGION, then
+    /// the profile's, then us-east-1.
+    pub fn region(&self) -> String {
+        env_non_empty("AWS_REGION")
+            .or_else(|| env_non_empty("AWS_DEFAULT_REGION"))
+            .or_else(|| self.profile_region.clone())
+            .unwrap_or_else(|| FALLBACK_REGION.to_owned())
+    }
+
+    /// Returns the endpoint override for a service, in the SDKs' order:
+    /// `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, the profile's
+    /// `endpoint_url`; none when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
+    pub fn endpoint(&self, service: Service) -> Option<String> {
+        let ignore = env_non_empty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+        if ignore {
+            return None;
+        }
+
+        env_non_empty(&format!("AWS_ENDPOINT_URL_{}", service.env_name()))
+            .or_else(|| env_non_empty("AWS_ENDPOINT_URL"))
+            .or_else(|| self.profile_endpoint.clone())
+    }
+
+    /// Returns the endpoint a service is reached at, for messages and cache keys.
+    pub fn endpoint_or_default(&self, service: Service) -> String {
+        self.endpoint(service)
+            .unwrap_or_else(|| service.default_host(&self.region()))
+    }
+}
+
+fn env_non_empty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// What SDK clients share: the runtime, the HTTPS client and the settings.
+pub struct Context {
+    pub settings: Settings,
+    runtime: tokio::runtime::Runtime,
+    http_client: SharedHttpClient,
+}
+
+impl Context {
+    /// Builds the runtime and HTTPS client. Proxies come from HTTPS_PROXY,
+    /// HTTP_PROXY, ALL_PROXY and NO_PROXY; AWS_CA_BUNDLE (or the profile's
+    /// `ca_bundle`) replaces the system's root certificates.
+    pub fn new(settings: Settings) -> Result<Context, Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| Error::Other(format!("could not start the async runtime: {error}")))?;
+
+        let ca_bundle =
+            env_non_empty("AWS_CA_BUNDLE").or_else(|| settings.profile_ca_bundle.clone());
+        let trust_store = match ca_bundle {
+            None => TrustStore::default(),
+            Some(path) => {
+                let pem = std::fs::read(&path).map_err(|source| Error::CaBundle {
+                    path: path.clone().into(),
+                    source,
+                })?;
+                tracing::debug!("trusting only the certificates in {path}");
+                TrustStore::empty().with_pem_certificate(pem)
+            }
+        };
+        let tls_context = TlsContext::builder()
+            .with_trust_store(trust_store)
+            .build()
+            .map_err(|error| Error::Other(format!("invalid TLS settings: {error}")))?;
+
+        let http_client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+            move |settings, components| {
+                let mut builder = aws_smithy_http_client::Connector::builder()
+                    .proxy_config(ProxyConfig::from_env());
+                builder.set_connector_settings(settings.cloned());
+                if let Some(components) = components {
+                    builder.set_sleep_impl(components.sleep_impl());
+                }
+                builder
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .tls_context(tls_context.clone())
+                    .build()
+            },
+        );
+
+        Ok(Context {
+            settings,
+            runtime,
+            http_client,
+        })
+    }
+
+    /// Runs a future to completion on the context's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Returns an STS client that signs with `credentials`.
+    pub fn sts(&self, credentials: &Credentials) -> aws_sdk_sts::Client {
+        let mut config = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.settings.region()))
+            .credentials_provider(sdk_credentials(credentials))
+            .http_client(self.http_client.clone())
+            .timeout_config(timeout_config())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        if let Some(endpoint) = self.settings.endpoint(Service::Sts) {
+            config = config.endpoint_url(endpoint);
+        }
+        aws_sdk_sts::Client::from_conf(config.build())
+    }
+}
+
+fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// Converts awsu's credentials into the SDK's, for signing.
+pub fn sdk_credentials(credentials: &Credentials) -> aws_sdk_sts::config::Credentials {
+    aws_sdk_sts::config::Credentials::new(
+        credentials.access_key_id.clone(),
+        credentials.secret_access_key.expose().to_owned(),
+        credentials
+            .session_token
+            .as_ref()
+            .map(|token| token.expose().to_owned()),
+        None,
+        "awsu",
+    )
+}

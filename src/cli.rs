@@ -1,0 +1,260 @@
+//! Command-line flags, each defined once with its help text, environment
+//! variable and default next to it.
+//!
+//! The flags, short names, environment variables and defaults are those of
+//! the original Go awsu, so that its users can switch without relearning.
+//! Where the original's code used another spelling than its README (for
+//! example `--mfa-serial` or `AWSU_TOKEN_GENERATOR`), both are accepted.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::duration;
+
+/// Environment variables that the original awsu's code read in place of the
+/// documented ones: (documented, alternative).
+const ENV_ALIASES: &[(&str, &str)] = &[
+    ("AWSU_GENERATOR", "AWSU_TOKEN_GENERATOR"),
+    ("AWSU_SERIAL", "AWSU_MFA_SERIAL"),
+];
+
+/// MFA-protected AWS credentials from YubiKeys, cached, exported or passed to a program.
+///
+/// Without `--`, awsu prints shell `export` lines: eval "$(awsu -p prod)".
+/// With `-- PROGRAM ARGS...`, awsu runs PROGRAM with the credentials in its environment.
+#[derive(Debug, Parser)]
+#[command(name = "awsu", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Program to run with the credentials, and its arguments (everything after `--`).
+    #[arg(last = true, value_name = "PROGRAM")]
+    pub program: Vec<OsString>,
+
+    /// Whether `--duration` or AWSU_DURATION was given rather than defaulted.
+    #[arg(skip)]
+    pub duration_is_explicit: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the current one-time password for the profile's MFA serial (or --mfa).
+    Token,
+}
+
+/// Flags shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Profile to use.
+    #[arg(
+        short = 'p',
+        long,
+        env = "AWS_PROFILE",
+        default_value = "default",
+        global = true
+    )]
+    pub profile: String,
+
+    /// Shared config file [default: ~/.aws/config].
+    #[arg(short = 'c', long, env = "AWS_CONFIG_FILE", global = true)]
+    pub config_file: Option<PathBuf>,
+
+    /// Shared credentials file [default: ~/.aws/credentials].
+    #[arg(short = 's', long, env = "AWS_SHARED_CREDENTIALS_FILE", global = true)]
+    pub shared_credentials_file: Option<PathBuf>,
+
+    /// Neither read nor write cached short-term credentials.
+    #[arg(short = 'n', long, env = "AWSU_NO_CACHE", global = true)]
+    pub no_cache: bool,
+
+    /// Lifetime of session tokens and roles (e.g. 1h, 45m, 1h30m, 900s).
+    #[arg(
+        short = 'd',
+        long,
+        env = "AWSU_DURATION",
+        default_value = "1h",
+        value_parser = duration::parse,
+        global = true
+    )]
+    pub duration: Duration,
+
+    /// Minimum remaining lifetime of cached credentials; older ones are renewed.
+    #[arg(
+        short = 'r',
+        long,
+        env = "AWSU_GRACE",
+        default_value = "45m",
+        value_parser = duration::parse,
+        global = true
+    )]
+    pub grace: Duration,
+
+    /// Source of one-time passwords [env: AWSU_GENERATOR or AWSU_TOKEN_GENERATOR].
+    #[arg(
+        short = 'g',
+        long,
+        env = "AWSU_GENERATOR",
+        hide_env = true,
+        value_enum,
+        default_value = "yubikey",
+        global = true
+    )]
+    pub generator: Generator,
+
+    /// MFA serial (ARN) to use, set or overriding the profile's mfa_serial [env: AWSU_SERIAL or AWSU_MFA_SERIAL].
+    #[arg(
+        short = 'm',
+        long = "mfa",
+        alias = "mfa-serial",
+        env = "AWSU_SERIAL",
+        hide_env = true,
+        value_name = "SERIAL",
+        global = true
+    )]
+    pub mfa_serial: Option<String>,
+
+    /// YubiKey reader to use: a part of the reader's name.
+    #[arg(long, env = "AWSU_READER", global = true)]
+    pub reader: Option<String>,
+
+    /// Log each step to stderr (never a secret).
+    #[arg(short = 'v', long, env = "AWSU_VERBOSE", global = true)]
+    pub verbose: bool,
+}
+
+/// Where one-time passwords come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generator {
+    /// Computed by the YubiKey's OATH applet.
+    Yubikey,
+    /// Typed by hand at a prompt.
+    Manual,
+}
+
+impl Cli {
+    /// Parses the process arguments and environment, exiting with clap's
+    /// message on a usage error.
+    pub fn parse_env() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+        cli.apply_env_aliases(&matches, |name| std::env::var_os(name));
+        cli.duration_is_explicit = !is_default(&matches, "duration");
+        cli
+    }
+
+    /// Fills flags left at their default from the alternative environment
+    /// variables the original awsu's code read.
+    fn apply_env_aliases(
+        &mut self,
+        matches: &ArgMatches,
+        lookup: impl Fn(&str) -> Option<OsString>,
+    ) {
+        for (documented, alternative) in ENV_ALIASES {
+            let Some(value) = lookup(alternative) else {
+                continue;
+            };
+            let value = value.to_string_lossy().into_owned();
+
+            match *documented {
+                "AWSU_GENERATOR" if is_default(matches, "generator") => {
+                    match Generator::from_str(&value, true) {
+                        Ok(generator) => self.global.generator = generator,
+                        Err(_) => clap::Error::raw(
+                            clap::error::ErrorKind::InvalidValue,
+                            format!(
+                                "invalid value '{value}' in {alternative}: use yubikey or manual\n"
+                            ),
+                        )
+                        .exit(),
+                    }
+                }
+                "AWSU_SERIAL" if is_default(matches, "mfa_serial") => {
+                    self.global.mfa_serial = Some(value);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn is_default(matches: &ArgMatches, id: &str) -> bool {
+    !matches!(
+        matches.value_source(id),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> (Cli, ArgMatches) {
+        let matches = Cli::command()
+            .try_get_matches_from(std::iter::once("awsu").chain(args.iter().copied()))
+            .unwrap();
+        (Cli::from_arg_matches(&matches).unwrap(), matches)
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn program_after_double_dash_is_verbatim() {
+        let (cli, _) = parse(&["-p", "prod", "--", "aws", "-p", "--", "x"]);
+        assert_eq!(cli.global.profile, "prod");
+        assert_eq!(cli.program, vec!["aws", "-p", "--", "x"]);
+    }
+
+    #[test]
+    fn mfa_serial_alias_is_accepted() {
+        let (cli, _) = parse(&["--mfa-serial", "arn:aws:iam::123456789012:mfa/a"]);
+        assert_eq!(
+            cli.global.mfa_serial.as_deref(),
+            Some("arn:aws:iam::123456789012:mfa/a")
+        );
+    }
+
+    #[test]
+    fn durations_use_go_syntax() {
+        let (cli, _) = parse(&["-d", "1h30m", "-r", "90s"]);
+        assert_eq!(cli.global.duration, Duration::from_secs(5400));
+        assert_eq!(cli.global.grace, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn alternative_env_fills_defaults_only() {
+        let (mut cli, matches) = parse(&[]);
+        cli.apply_env_aliases(&matches, |name| match name {
+            "AWSU_TOKEN_GENERATOR" => Some("manual".into()),
+            "AWSU_MFA_SERIAL" => Some("arn:aws:iam::123456789012:mfa/b".into()),
+            _ => None,
+        });
+        assert_eq!(cli.global.generator, Generator::Manual);
+        assert_eq!(
+            cli.global.mfa_serial.as_deref(),
+            Some("arn:aws:iam::123456789012:mfa/b")
+        );
+
+        let (mut cli, matches) = parse(&["-g", "yubikey", "-m", "arn:aws:iam::123456789012:mfa/c"]);
+        cli.apply_env_aliases(&matches, |name| match name {
+            "AWSU_TOKEN_GENERATOR" => Some("manual".into()),
+            "AWSU_MFA_SERIAL" => Some("arn:aws:iam::123456789012:mfa/b".into()),
+            _ => None,
+        });
+        assert_eq!(cli.global.generator, Generator::Yubikey);
+        assert_eq!(
+            cli.global.mfa_serial.as_deref(),
+            Some("arn:aws:iam::123456789012:mfa/c")
+        );
+    }
+}
