@@ -182,6 +182,21 @@ impl Context {
         }
         aws_sdk_sts::Client::from_conf(config.build())
     }
+
+    /// Returns an IAM client that signs with `credentials`.
+    pub fn iam(&self, credentials: &Credentials) -> aws_sdk_iam::Client {
+        let mut config = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new(self.settings.region()))
+            .credentials_provider(sdk_credentials(credentials))
+            .http_client(self.http_client.clone())
+            .timeout_config(timeout_config())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        if let Some(endpoint) = self.settings.endpoint(Service::Iam) {
+            config = config.endpoint_url(endpoint);
+        }
+        aws_sdk_iam::Client::from_conf(config.build())
+    }
 }
 
 fn timeout_config() -> TimeoutConfig {

@@ -146,8 +146,10 @@ fn run_token(global: &GlobalArgs) -> Result<(), Error> {
         }
     };
 
-    let mut source = otp_source(global);
-    let code = source.code(&serial, otp::time_step(SystemTime::now()))?;
+    // A code that was shown may be typed somewhere, so its step counts as used.
+    let step = otp::time_step(SystemTime::now());
+    let code = otp_source(global).code(&serial, step)?;
+    StepLedger::new(Cache::default_dir()?).record(&serial, step);
     println!("{code}");
     Ok(())
 }

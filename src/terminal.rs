@@ -46,6 +46,36 @@ pub fn read_line() -> std::io::Result<Option<String>> {
     read_line_from(stdin.lock())
 }
 
+/// Reads a secret typed at the terminal with echo turned off, after a prompt.
+/// Without a terminal the line is read from stdin.
+pub fn read_secret(message: &str) -> std::io::Result<String> {
+    use std::os::fd::AsRawFd;
+
+    let Ok(tty) = OpenOptions::new().read(true).write(true).open("/dev/tty") else {
+        prompt(message);
+        return read_line()?.ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into());
+    };
+    prompt(message);
+
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios is plain data, filled by tcgetattr before it is used.
+    let mut original: libc::termios = unsafe { std::mem::zeroed() };
+    let echo_off = unsafe { libc::tcgetattr(fd, &mut original) } == 0;
+    if echo_off {
+        let mut silent = original;
+        silent.c_lflag &= !libc::ECHO;
+        silent.c_lflag |= libc::ECHONL;
+        // SAFETY: fd is an open terminal and `silent` a valid termios.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &silent) };
+    }
+    let line = read_line_from(&tty);
+    if echo_off {
+        // SAFETY: restores the settings read above on the same terminal.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &original) };
+    }
+    line?.ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into())
+}
+
 fn read_line_from(mut reader: impl Read) -> std::io::Result<Option<String>> {
     let mut bytes = Vec::new();
     let mut byte = [0u8; 1];
