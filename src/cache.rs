@@ -106,10 +106,6 @@ impl Cache {
         Ok(Path::new(&home).join(".awsu").join("sessions"))
     }
 
-    pub fn is_enabled(&self) -> bool {
-        self.dir.is_some()
-    }
-
     /// Creates the directory with mode 0700 (whatever the umask) and checks
     /// that it belongs to the current user and is private.
     fn ensure_dir(&self) -> Result<Option<&Path>, Error> {
@@ -293,7 +289,7 @@ pub struct LockGuard {
     _file: File,
 }
 
-/// Reads and checks one entry. `Ok(None)` is a plain miss; `Err` says why an
+/// Reads and checks one entry. `Ok(None)` is a plain miss, and `Err` explains why an
 /// existing file was not trusted.
 fn read_entry(path: &Path) -> Result<Option<Credentials>, String> {
     let mut file = match OpenOptions::new()
@@ -471,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn world_readable_entry_is_refused() {
+    fn world_readable_entry_is_rejected() {
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join("sessions");
         let cache = Cache::new(dir.clone());

@@ -33,7 +33,7 @@ pub struct Chain {
     pub region: Option<String>,
 }
 
-/// The profile that holds the access key pair at the root of a chain.
+/// The profile with the access key pair at the root of a chain.
 #[derive(Debug, Clone)]
 pub struct Base {
     pub profile: String,

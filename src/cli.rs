@@ -48,6 +48,89 @@ pub struct Cli {
 pub enum Command {
     /// Print the current one-time password for the profile's MFA serial (or --mfa).
     Token,
+    /// Create a virtual MFA device for an IAM user, store its secret on the YubiKey and enable it.
+    ///
+    /// Prints the device's serial (ARN) on stdout, ready to use as mfa_serial.
+    Register(RegisterArgs),
+    /// Deactivate an IAM user's virtual MFA device, remove it from the YubiKey and delete it.
+    ///
+    /// The device is the user's one whose credential is on the YubiKey, or --mfa SERIAL.
+    /// Here --mfa names the device to remove, not the MFA serial of the calling profile.
+    Unregister(UnregisterArgs),
+    /// Sign in to the AWS console with the profile's credentials.
+    ///
+    /// Roles use their role credentials; profiles with long-term keys use
+    /// GetFederationToken (whose console session has no MFA context and no IAM access).
+    Console(ConsoleArgs),
+}
+
+/// Flags of `awsu register`.
+#[derive(Debug, Clone, Args)]
+pub struct RegisterArgs {
+    /// IAM user to register the device for.
+    #[arg(value_name = "USERNAME")]
+    pub username: String,
+
+    /// Name of the virtual MFA device [default: USERNAME].
+    #[arg(long, env = "AWSU_DEVICE_NAME", value_name = "NAME")]
+    pub device_name: Option<String>,
+
+    /// IAM path of the virtual MFA device, e.g. /team/ [default: /].
+    #[arg(long, env = "AWSU_DEVICE_PATH", value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// Require a touch of the YubiKey for each one-time password.
+    #[arg(long, env = "AWSU_TOUCH")]
+    pub touch: bool,
+
+    /// Draw a QR code of the secret on stderr, as a backup for an authenticator app (--qr=false to skip).
+    #[arg(
+        short = 'q',
+        long,
+        env = "AWSU_QR",
+        value_name = "BOOL",
+        default_value = "true",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub qr: bool,
+
+    /// Issuer shown by authenticator apps for the QR code.
+    #[arg(short = 'i', long, env = "AWSU_ISSUER", default_value = "Amazon")]
+    pub issuer: String,
+}
+
+/// Flags of `awsu unregister`.
+#[derive(Debug, Clone, Args)]
+pub struct UnregisterArgs {
+    /// IAM user whose virtual MFA device is removed.
+    #[arg(value_name = "USERNAME")]
+    pub username: String,
+}
+
+/// Flags of `awsu console`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Open the sign-in URL in a browser (--open=false prints it on stdout instead).
+    #[arg(
+        short = 'o',
+        long,
+        env = "AWSU_OPEN",
+        value_name = "BOOL",
+        default_value = "true",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub open: bool,
+
+    /// Federation endpoint for sign-in tokens and the login URL [default: https://signin.aws.amazon.com/federation,
+    /// or the GovCloud or China one, following the partition of the credentials' ARN].
+    #[arg(long, env = "AWSU_FEDERATION_ENDPOINT", value_name = "URL")]
+    pub federation_endpoint: Option<String>,
 }
 
 /// Flags shared by every command.
@@ -130,7 +213,7 @@ pub struct GlobalArgs {
     pub verbose: bool,
 }
 
-/// Where one-time passwords come from.
+/// Source of one-time passwords.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Generator {
     /// Computed by the YubiKey's OATH applet.
@@ -229,6 +312,89 @@ mod tests {
         let (cli, _) = parse(&["-d", "1h30m", "-r", "90s"]);
         assert_eq!(cli.global.duration, Duration::from_secs(5400));
         assert_eq!(cli.global.grace, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn register_flags_parse() {
+        let (cli, _) = parse(&["register", "alice", "-p", "admin"]);
+        let Some(Command::Register(args)) = cli.command else {
+            panic!("expected register");
+        };
+        assert_eq!(args.username, "alice");
+        assert!(args.qr);
+        assert_eq!(args.issuer, "Amazon");
+        assert_eq!(cli.global.profile, "admin");
+
+        for flag in ["--qr=false", "-q=false", "--qr=0", "--qr=no"] {
+            let (cli, _) = parse(&["register", "alice", flag]);
+            let Some(Command::Register(args)) = cli.command else {
+                panic!("expected register");
+            };
+            assert!(!args.qr, "{flag}");
+        }
+
+        let (cli, _) = parse(&[
+            "register",
+            "bob",
+            "--qr",
+            "--device-name",
+            "laptop",
+            "--path",
+            "/team/",
+            "--touch",
+            "-i",
+            "ACME",
+        ]);
+        let Some(Command::Register(args)) = cli.command else {
+            panic!("expected register");
+        };
+        assert!(args.qr);
+        assert!(args.touch);
+        assert_eq!(args.device_name.as_deref(), Some("laptop"));
+        assert_eq!(args.path.as_deref(), Some("/team/"));
+        assert_eq!(args.issuer, "ACME");
+    }
+
+    #[test]
+    fn console_open_flag_parses() {
+        let (cli, _) = parse(&["console"]);
+        let Some(Command::Console(args)) = cli.command else {
+            panic!("expected console");
+        };
+        assert!(args.open);
+
+        let (cli, _) = parse(&[
+            "console",
+            "--open=false",
+            "--federation-endpoint",
+            "http://127.0.0.1:1/f",
+        ]);
+        let Some(Command::Console(args)) = cli.command else {
+            panic!("expected console");
+        };
+        assert!(!args.open);
+        assert_eq!(
+            args.federation_endpoint.as_deref(),
+            Some("http://127.0.0.1:1/f")
+        );
+    }
+
+    #[test]
+    fn unregister_takes_mfa() {
+        let (cli, _) = parse(&[
+            "unregister",
+            "alice",
+            "--mfa",
+            "arn:aws:iam::123456789012:mfa/a",
+        ]);
+        let Some(Command::Unregister(args)) = &cli.command else {
+            panic!("expected unregister");
+        };
+        assert_eq!(args.username, "alice");
+        assert_eq!(
+            cli.global.mfa_serial.as_deref(),
+            Some("arn:aws:iam::123456789012:mfa/a")
+        );
     }
 
     #[test]

@@ -78,6 +78,13 @@ pub enum Error {
         message: String,
     },
 
+    #[error("{operation} failed because this machine's clock is {offset} {direction} AWS's: correct the clock (for example, enable NTP), then try again")]
+    ClockSkew {
+        operation: &'static str,
+        offset: String,
+        direction: &'static str,
+    },
+
     #[error("could not reach {service} at {endpoint}: {detail}. Check the network, HTTPS_PROXY, and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{service}")]
     Unreachable {
         service: &'static str,

@@ -19,7 +19,7 @@ const STALE_VARIABLES: &[&str] = &[
     "AWSU_EXPIRES",
 ];
 
-/// The variables to set, in order, for credentials of `profile`.
+/// Returns the variables to set, in order, for credentials of `profile`.
 pub fn variables(
     credentials: &Credentials,
     profile: &str,

@@ -41,6 +41,8 @@ struct Layer<'a> {
     kind: &'static str,
     profile: &'a str,
     duration_seconds: u64,
+    /// The duration requested before AWS's one-hour cap on chained roles applied.
+    capped_from: Option<u64>,
     call: Call<'a>,
 }
 
@@ -177,6 +179,13 @@ impl<'a> Resolver<'a> {
         }
         let context = self.context.as_ref().expect("context was just built");
         let duration = layer.duration_seconds as i32;
+        if let Some(requested) = layer.capped_from {
+            tracing::info!(
+                "asking for the role of profile '{}' for 1h instead of {}: AWS allows no more for a role assumed with temporary credentials",
+                layer.profile,
+                crate::duration::format(Duration::from_secs(requested))
+            );
+        }
         let profile_of_keys = if parent.expiration.is_none() {
             self.chain.base.profile.as_str()
         } else {
@@ -247,6 +256,7 @@ impl<'a> Resolver<'a> {
                 kind: "session token",
                 profile: &chain.base.profile,
                 duration_seconds: flag_seconds,
+                capped_from: None,
                 call: Call::SessionToken { serial },
             });
             parent_key = key;
@@ -259,11 +269,8 @@ impl<'a> Resolver<'a> {
                 Some(seconds) if !options.duration_is_explicit => seconds,
                 _ => flag_seconds,
             };
-            let duration_seconds = if temporary && requested > CHAINED_ROLE_MAX_SECONDS {
-                tracing::info!(
-                    "capping the role of profile '{}' at 1h: AWS allows no more for a role assumed with temporary credentials",
-                    role.profile
-                );
+            let capped = temporary && requested > CHAINED_ROLE_MAX_SECONDS;
+            let duration_seconds = if capped {
                 CHAINED_ROLE_MAX_SECONDS
             } else {
                 requested
@@ -284,6 +291,7 @@ impl<'a> Resolver<'a> {
                 kind: "role",
                 profile: &role.profile,
                 duration_seconds,
+                capped_from: capped.then_some(requested),
                 call: Call::AssumeRole { role, serial },
             });
             parent_key = key;

@@ -2,7 +2,6 @@
 
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::aws::{Context, Service};
 use crate::chain::RoleStep;
@@ -111,7 +110,7 @@ fn convert(
     })
 }
 
-/// Turns an SDK error into one that says what to do. Auth failures from some
+/// Converts an SDK error into one that tells the user what to do. Auth failures from some
 /// servers arrive unparsed (no error code), so the raw XML body is read too.
 fn classify<E>(
     context: &Context,
@@ -123,6 +122,14 @@ fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(offset) = clock_offset(&error) {
+        return Error::ClockSkew {
+            operation,
+            offset: crate::duration::format(std::time::Duration::from_secs(offset.unsigned_abs())),
+            direction: if offset > 0 { "behind" } else { "ahead of" },
+        };
+    }
+
     let (code, message) = match &error {
         SdkError::ServiceError(context_error) => {
             let service_error = context_error.err();
@@ -159,13 +166,22 @@ where
             return Error::Unreachable {
                 service: Service::Sts.env_name(),
                 endpoint: context.settings.endpoint_or_default(Service::Sts),
-                detail: DisplayErrorContext(&error).to_string(),
+                detail: match &error {
+                    SdkError::TimeoutError(_) => "timed out".to_owned(),
+                    _ => root_cause(&error),
+                },
             };
         }
         _ => (None, None),
     };
     let code = code.unwrap_or_default();
-    let message = message.unwrap_or_else(|| DisplayErrorContext(&error).to_string());
+    let message = message.unwrap_or_else(|| match error.raw_response() {
+        Some(response) => format!(
+            "HTTP status {} without an AWS error in the response; check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS",
+            response.status().as_u16()
+        ),
+        None => root_cause(&error),
+    });
     tracing::debug!("{operation} failed: {code}: {message}");
 
     match code.as_str() {
@@ -191,6 +207,36 @@ where
             },
         },
     }
+}
+
+/// Returns the innermost cause of a failed request, e.g. "Connection refused
+/// (os error 111)", which is what a user can act on.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let text = cause.to_string();
+    if text.is_empty() {
+        "timed out".to_owned()
+    } else {
+        text
+    }
+}
+
+/// Offsets up to this many seconds between the local clock and AWS's are
+/// accepted by SigV4 (AWS allows 5 minutes), so they are not reported.
+const CLOCK_SKEW_LIMIT_SECONDS: i64 = 300;
+
+/// Returns AWS's clock minus the local clock, in seconds, from the Date
+/// header of an error response, when the difference would break signing.
+fn clock_offset<E>(error: &SdkError<E, HttpResponse>) -> Option<i64> {
+    let date = error.raw_response()?.headers().get("date")?;
+    let server =
+        aws_smithy_types::DateTime::from_str(date, aws_smithy_types::date_time::Format::HttpDate)
+            .ok()?;
+    let offset = server.secs() - crate::credentials::unix_seconds(std::time::SystemTime::now());
+    (offset.abs() > CLOCK_SKEW_LIMIT_SECONDS).then_some(offset)
 }
 
 /// Extracts the text of the first `<name>` element of an XML error body.

@@ -33,7 +33,10 @@ pub fn credential_name(serial: &str) -> Result<String, Error> {
     if account.len() != 12 || !account.bytes().all(|byte| byte.is_ascii_digit()) {
         return Err(invalid("the account is not 12 digits"));
     }
-    let Some(name) = resource.strip_prefix("mfa/").filter(|name| !name.is_empty()) else {
+    let Some(name) = resource
+        .strip_prefix("mfa/")
+        .filter(|name| !name.is_empty())
+    else {
         return Err(invalid("the resource does not start with mfa/"));
     };
 
@@ -70,17 +73,49 @@ impl YubiKey {
 }
 
 impl OtpSource for YubiKey {
+    /// Computes the code on the card. The card work runs on its own thread,
+    /// because a card that never responds would otherwise block awsu forever.
     fn code(&mut self, serial: &str, step: u64) -> Result<String, Error> {
-        let (_reader, name, mut session) = self.open(serial)?;
-        let code = session.calculate_totp_with_notice(&name, step, || {
-            crate::terminal::notice("Touch your YubiKey...");
-        })?;
-        tracing::debug!(
-            "computed the one-time password for {name} with {} APDUs",
-            session.apdu_count()
-        );
-        Ok(code.to_string())
+        let timeout = card_timeout();
+        let reader_filter = self.reader_filter.clone();
+        let serial_owned = serial.to_owned();
+        let (sender, receiver) = std::sync::mpsc::channel();
+
+        std::thread::spawn(move || {
+            let yubikey = YubiKey::new(reader_filter);
+            let result = yubikey
+                .open(&serial_owned)
+                .and_then(|(_reader, name, mut session)| {
+                    let code = session.calculate_totp_with_notice(&name, step, || {
+                        crate::terminal::notice("Touch your YubiKey...");
+                    })?;
+                    tracing::debug!(
+                        "computed the one-time password for {name} with {} APDUs",
+                        session.apdu_count()
+                    );
+                    Ok(code.to_string())
+                });
+            // The receiver is dropped only after a timeout, when the code is no longer needed.
+            let _ = sender.send(result);
+        });
+
+        match receiver.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(_) => Err(Error::Other(format!(
+                "the YubiKey did not respond within {}: remove and re-insert it, then try again",
+                crate::duration::format(timeout)
+            ))),
+        }
     }
+}
+
+/// Returns the bound on card work: AWSU_CARD_TIMEOUT, else 30 s, which
+/// leaves time for a touch (a YubiKey waits 15 s for one).
+fn card_timeout() -> std::time::Duration {
+    std::env::var("AWSU_CARD_TIMEOUT")
+        .ok()
+        .and_then(|text| crate::duration::parse(&text).ok())
+        .unwrap_or(std::time::Duration::from_secs(30))
 }
 
 /// Validates the applet's password if it has one.

@@ -1,0 +1,73 @@
+"""Manual one-time passwords and failures of the STS call."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from support import Aws, Awsu, Example, make_example, totp
+
+
+@pytest.fixture
+def example(aws: Aws, awsu: Awsu) -> Example:
+    setup = make_example(aws)
+    awsu.write_files(credentials=setup.credentials_file())
+    return setup
+
+
+def wrong_code(seed: str) -> str:
+    """Return a well-formed code that matches none of the steps the proxy accepts now."""
+    now = int(time.time() // 30)
+    valid = {totp(seed, step) for step in range(now - 2, now + 3)}
+    return next(code for code in (f"{n:06d}" for n in range(0, 1_000_000, 7919)) if code not in valid)
+
+
+@pytest.mark.parametrize("text", ["12345\n", "1234567\n", "12a456\n", " \n"], ids=["short", "long", "letter", "blank"])
+def test_malformed_code_rejected(aws: Aws, awsu: Awsu, example: Example, text: str) -> None:
+    result = awsu.run("-g", "manual", "-v", "-p", "bar", stdin_text=text)
+
+    assert result.returncode != 0, result.describe()
+    assert "invalid one-time password: expected 6 digits" in result.stderr, result.describe()
+    assert aws.actions() == {}
+    assert awsu.cache_entries() == []
+
+
+def test_code_end_of_input(aws: Aws, awsu: Awsu, example: Example) -> None:
+    result = awsu.run("-g", "manual", "-v", "-p", "foo", answer_prompts=False)
+
+    assert result.returncode != 0, result.describe()
+    assert "end of input" in result.stderr, result.describe()
+    assert example.serials["foo"] in result.stderr, result.describe()
+    assert aws.actions() == {}
+
+
+def test_wrong_code_one_error(aws: Aws, awsu: Awsu, example: Example) -> None:
+    seed = aws.seeds[example.serials["bar"]]
+
+    result = awsu.run("-g", "manual", "-p", "bar", stdin_text=wrong_code(seed) + "\n")
+
+    assert result.returncode != 0, result.describe()
+    # The prompt has no line break, so the error follows it on the same line.
+    lines = result.stderr.replace(": awsu:", ":\nawsu:").splitlines()
+    messages = [line for line in lines if line.startswith("awsu:")]
+    assert len(messages) == 1, result.describe()
+    assert "rejected by AWS" in messages[0], result.describe()
+    assert example.serials["bar"] in messages[0], result.describe()
+    assert aws.actions() == {"GetSessionToken": 1}
+    assert awsu.cache_entries() == []
+
+
+def test_unreachable_endpoint(aws: Aws, awsu: Awsu, example: Example) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{closed_port}"
+
+    result = awsu.run("-g", "manual", "-v", "-p", "foo", env=awsu.env({"AWS_ENDPOINT_URL": endpoint}))
+
+    assert result.returncode != 0, result.describe()
+    assert result.elapsed < 12, f"took {result.elapsed:.1f} s\n{result.describe()}"
+    assert f"could not reach STS at {endpoint}" in result.stderr, result.describe()
+    assert awsu.cache_entries() == []
