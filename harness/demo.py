@@ -1,8 +1,8 @@
 """awsu's main job, end to end, against local emulators only.
 
 Starts moto behind the validating proxy and a virtual YubiKey under pcscd,
-creates an IAM user with keys, a role, and a virtual MFA device whose secret
-goes on the card, writes a throwaway AWS config, then runs
+creates an IAM user with keys and a role, registers a virtual MFA device with
+`awsu register` (its secret goes on the card), writes a throwaway AWS config, then runs
 `awsu -p demo -- PROGRAM` twice: the first run gets a session token and the
 role with a code from the card, the second is served from the cache.
 Everything listens on 127.0.0.1 and is stopped at the end.
@@ -59,8 +59,8 @@ def aws_client(service: str, endpoint: str):
     )
 
 
-def create_account(endpoint: str) -> tuple[dict, str, str]:
-    """Create the user, its keys, the role and the MFA device; return keys, role ARN, seed."""
+def create_account(endpoint: str) -> tuple[dict, str]:
+    """Create the user, its keys and the role; return the keys and the role ARN."""
     iam = aws_client("iam", endpoint)
     iam.create_user(UserName=USER)
     iam.put_user_policy(
@@ -76,11 +76,7 @@ def create_account(endpoint: str) -> tuple[dict, str, str]:
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
     }
     role_arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    device = iam.create_virtual_mfa_device(VirtualMFADeviceName=USER)["VirtualMFADevice"]
-    seed = device["Base32StringSeed"]
-    if isinstance(seed, bytes):
-        seed = seed.decode()
-    return keys, role_arn, device["SerialNumber"], seed
+    return keys, role_arn
 
 
 def run_awsu(awsu: Path, env: dict[str, str]) -> None:
@@ -105,12 +101,8 @@ def main() -> int:
         ) as card:
             print(f"  AWS emulator: {proxy.url}   card reader: {card.reader_name}")
 
-            step("Creating an IAM user, its access key, a role and a virtual MFA device")
-            keys, role_arn, serial, seed = create_account(proxy.url)
-            name = f"aws/iam/{ACCOUNT}:{serial.split(':mfa/', 1)[1]}"
-            card.ykman("oath", "accounts", "add", "--oath-type", "TOTP", name, seed)
-            print(f"  MFA serial {serial}: secret stored on the card as {name!r}")
-
+            step("Creating an IAM user with an access key, and a role it may assume")
+            keys, role_arn = create_account(proxy.url)
             env = {
                 "PATH": card.client_env()["PATH"],
                 "HOME": str(home),
@@ -120,33 +112,24 @@ def main() -> int:
                 "AWS_EC2_METADATA_DISABLED": "true",
                 "USER": "demo",
             }
-
-            # The device is enabled with the card's codes for this step and the
-            # next, as `awsu register` does; awsu then waits for a fresh step.
-            codes = [
-                subprocess.run(
-                    [str(awsu), "token", "--mfa", serial],
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout.strip()
-            ]
-            time.sleep(30 - time.time() % 30 + 0.5)
-            codes.append(
-                subprocess.run(
-                    [str(awsu), "token", "--mfa", serial], env=env, check=True, capture_output=True, text=True
-                ).stdout.strip()
-            )
-            aws_client("iam", proxy.url).enable_mfa_device(
-                UserName=USER, SerialNumber=serial, AuthenticationCode1=codes[0], AuthenticationCode2=codes[1]
-            )
-            print("  MFA device enabled with two consecutive codes from the card")
-
             (home / "credentials").write_text(
                 f"[{USER}]\naws_access_key_id = {keys['AccessKeyId']}\n"
                 f"aws_secret_access_key = {keys['SecretAccessKey']}\n"
             )
+
+            step("Registering a virtual MFA device: its secret goes on the YubiKey")
+            print(f"$ awsu -p {USER} register {USER} --qr=false", flush=True)
+            serial = subprocess.run(
+                [str(awsu), "-p", USER, "register", USER, "--qr=false"],
+                env=env,
+                check=True,
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            ).stdout.strip()
+            print(f"  serial: {serial}")
+            print("  card now holds:", card.ykman("oath", "accounts", "list").stdout.strip())
+
             (home / "config").write_text(
                 f"[profile demo]\nrole_arn = {role_arn}\nsource_profile = {USER}\n"
                 f"mfa_serial = {serial}\nregion = eu-central-1\n"
@@ -154,7 +137,7 @@ def main() -> int:
             step(f"Wrote {home / 'config'}:")
             print((home / "config").read_text().rstrip())
 
-            step("First run: waits for an unused code, then a session token and the role")
+            step("First run: waits for a code unused by register, then a session token and the role")
             run_awsu(awsu, env)
             step("Second run: served from the cache, no call to AWS, no card access")
             apdus_before = len(card.log_records())

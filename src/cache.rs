@@ -11,6 +11,7 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_smithy_types::date_time::{DateTime, Format};
@@ -174,36 +175,61 @@ impl Cache {
                 message: format!("could not open the lock file: {source}"),
             })?;
 
+        // Fast path: the lock is free.
+        match file.try_lock() {
+            Ok(()) => {
+                tracing::debug!("locked {}", path.display());
+                return Ok(Some(LockGuard { _file: file }));
+            }
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(Error::Cache {
+                    path,
+                    message: format!("could not lock: {source}"),
+                })
+            }
+        }
+
+        // A blocking lock wakes as soon as the holder releases it. It waits on
+        // a thread of its own, so that this one can say why it waits and give
+        // up after the timeout; the process then exits, which ends that thread.
         let started = Instant::now();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let result = file.lock().map(|()| file);
+            let _ = sender.send(result);
+        });
+
         let mut noticed = false;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(source)) => {
+        let file = loop {
+            let wait = if noticed {
+                self.lock_timeout.saturating_sub(started.elapsed())
+            } else {
+                LOCK_NOTICE_AFTER.min(self.lock_timeout)
+            };
+            match receiver.recv_timeout(wait) {
+                Ok(Ok(file)) => break file,
+                Ok(Err(source)) => {
                     return Err(Error::Cache {
                         path,
                         message: format!("could not lock: {source}"),
                     })
                 }
+                Err(_) if started.elapsed() >= self.lock_timeout => {
+                    return Err(Error::Other(format!(
+                        "timed out after {} waiting for another awsu to finish {what}: \
+                         finish or stop that awsu (it may be waiting at a prompt), then try again",
+                        crate::duration::format(self.lock_timeout)
+                    )));
+                }
+                Err(_) => {
+                    crate::terminal::notice(&format!(
+                        "awsu: waiting for another awsu to finish {what}"
+                    ));
+                    noticed = true;
+                }
             }
-
-            let waited = started.elapsed();
-            if !noticed && waited >= LOCK_NOTICE_AFTER {
-                crate::terminal::notice(&format!(
-                    "awsu: waiting for another awsu to finish {what}"
-                ));
-                noticed = true;
-            }
-            if waited >= self.lock_timeout {
-                return Err(Error::Other(format!(
-                    "timed out after {} waiting for another awsu to finish {what}: \
-                     finish or stop that awsu (it may be waiting at a prompt), then try again",
-                    crate::duration::format(self.lock_timeout)
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        };
 
         tracing::debug!("locked {}", path.display());
         Ok(Some(LockGuard { _file: file }))
@@ -212,17 +238,31 @@ impl Cache {
     /// Reads the entry for `key` if it is valid for at least `grace`. Anything
     /// unusable is a miss, noted in verbose output.
     pub fn read(&self, key: &CacheKey, grace: Duration) -> Option<Credentials> {
+        self.read_logging(key, grace, true)
+    }
+
+    /// Reads the entry again after the lock was taken, because its holder may
+    /// have filled it. Only a hit is logged, since the miss was logged before.
+    pub fn read_quietly(&self, key: &CacheKey, grace: Duration) -> Option<Credentials> {
+        self.read_logging(key, grace, false)
+    }
+
+    fn read_logging(&self, key: &CacheKey, grace: Duration, log_miss: bool) -> Option<Credentials> {
         let dir = self.dir.as_deref()?;
         let path = dir.join(format!("{}.json", key.as_str()));
 
         let credentials = match read_entry(&path) {
             Ok(Some(credentials)) => credentials,
             Ok(None) => {
-                tracing::info!("cache miss: no entry {}", path.display());
+                if log_miss {
+                    tracing::info!("cache miss: no entry {}", path.display());
+                }
                 return None;
             }
             Err(reason) => {
-                tracing::info!("cache miss: ignoring {}: {reason}", path.display());
+                if log_miss {
+                    tracing::info!("cache miss: ignoring {}: {reason}", path.display());
+                }
                 return None;
             }
         };
@@ -232,11 +272,13 @@ impl Cache {
             tracing::info!("cache hit: {} valid until {expiration}", path.display());
             Some(credentials)
         } else {
-            tracing::info!(
-                "cache miss: {} expires at {expiration}, within the grace period of {}",
-                path.display(),
-                crate::duration::format(grace)
-            );
+            if log_miss {
+                tracing::info!(
+                    "cache miss: {} expires at {expiration}, within the grace period of {}",
+                    path.display(),
+                    crate::duration::format(grace)
+                );
+            }
             None
         }
     }

@@ -145,10 +145,16 @@ impl<'a> Resolver<'a> {
             SIGNING_MARGIN
         };
         let layer = &layers[index];
+
+        // Entries are replaced by an atomic rename, so a valid one can be read
+        // without the lock. Only a miss waits for the lock, then reads again,
+        // because the process that held it may have just filled the entry.
+        if let Some(credentials) = self.cache.read(&layer.key, grace) {
+            return Ok(credentials);
+        }
         let what = format!("the {} of profile '{}'", layer.kind, layer.profile);
         let _lock = self.cache.lock(&layer.key, &what)?;
-
-        if let Some(credentials) = self.cache.read(&layer.key, grace) {
+        if let Some(credentials) = self.cache.read_quietly(&layer.key, grace) {
             return Ok(credentials);
         }
 

@@ -60,11 +60,25 @@ impl YubiKey {
         serial: &str,
     ) -> Result<(String, String, OathSession<impl Transport + Send>), Error> {
         let name = credential_name(serial)?;
-        let (reader, mut session) = ykoath::open_for_credential_with(
+
+        // The search can only return the crate's errors, so a failure to get a
+        // password is kept here and reported in awsu's own words.
+        let mut password_error = None;
+        let opened = ykoath::open_for_credential_with(
             self.reader_filter.as_deref(),
             &name,
-            |locked: &LockedApplet<'_>| password_key(locked.reader, locked.salt).map(Some),
-        )?;
+            |locked: &LockedApplet<'_>| match password_key(locked.reader, locked.salt) {
+                Ok(key) => Ok(Some(key)),
+                Err(error) => {
+                    password_error = Some(error);
+                    Err(ykoath::Error::AuthRequired)
+                }
+            },
+        );
+        if let Some(error) = password_error {
+            return Err(error);
+        }
+        let (reader, mut session) = opened?;
         tracing::debug!("using the YubiKey in reader '{reader}' for {name}");
 
         unlock(&mut session, &reader)?;
@@ -124,19 +138,31 @@ pub fn unlock<T: Transport>(session: &mut OathSession<T>, reader: &str) -> Resul
         return Ok(());
     }
     let key = password_key(reader, session.salt())?;
-    session.validate(&key)?;
-    Ok(())
+    match session.validate(&key) {
+        Err(ykoath::Error::WrongPassword) if std::env::var_os(PASSWORD_VARIABLE).is_some() => {
+            Err(Error::Other(format!(
+                "wrong OATH password for the YubiKey in '{reader}': correct {PASSWORD_VARIABLE}, or unset it to be asked"
+            )))
+        }
+        result => Ok(result?),
+    }
 }
 
 /// Derives the applet's access key from AWSU_OATH_PASSWORD, or from a
 /// password typed at the terminal.
-fn password_key(reader: &str, salt: &[u8]) -> Result<[u8; 16], ykoath::Error> {
+fn password_key(reader: &str, salt: &[u8]) -> Result<[u8; 16], Error> {
     let password = match std::env::var(PASSWORD_VARIABLE) {
         Ok(password) => password,
         Err(_) => crate::terminal::read_secret(&format!(
             "Enter the OATH password of the YubiKey in '{reader}': "
         ))
-        .map_err(|error| ykoath::Error::InvalidArgument(format!("no OATH password: {error}")))?,
+        .map_err(|error| {
+            crate::terminal::notice("");
+            Error::Other(format!(
+                "the YubiKey in '{reader}' needs its OATH password, and none was entered ({error}): \
+                 type it at the prompt, or set {PASSWORD_VARIABLE}"
+            ))
+        })?,
     };
     Ok(ykoath::derive_key(&password, salt))
 }
