@@ -72,7 +72,7 @@ pub enum Error {
     KeysExpired { profile: String },
 
     #[error("{operation} failed for profile '{profile}': {message}")]
-    Sts {
+    Service {
         operation: &'static str,
         profile: String,
         message: String,

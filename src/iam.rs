@@ -4,9 +4,9 @@
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::aws::{Context, Service};
+use crate::aws_error::classify;
 use crate::credentials::{Credentials, Secret};
 use crate::error::Error;
 
@@ -54,7 +54,14 @@ impl<'a> Iam<'a> {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        service_error(self.context, Service::Iam, operation, &self.profile, error)
+        classify(
+            self.context,
+            Service::Iam,
+            operation,
+            &self.profile,
+            None,
+            error,
+        )
     }
 }
 
@@ -84,7 +91,7 @@ impl MfaDevices for Iam<'_> {
         let serial = device.map(|device| device.serial_number()).unwrap_or("");
         let seed = device.and_then(|device| device.base32_string_seed());
         match (serial, seed) {
-            ("", _) | (_, None) => Err(Error::Sts {
+            ("", _) | (_, None) => Err(Error::Service {
                 operation: "CreateVirtualMFADevice",
                 profile: self.profile.clone(),
                 message: "the response carried no serial number or no seed".to_owned(),
@@ -166,109 +173,5 @@ impl MfaDevices for Iam<'_> {
             .block_on(request)
             .map_err(|error| self.error("DeleteVirtualMFADevice", error))?;
         Ok(())
-    }
-}
-
-/// Converts an SDK error of `service` into an error with the next step for
-/// the user. Auth failures from some servers arrive unparsed (no error
-/// code), so the raw XML body is read too.
-pub fn service_error<E>(
-    context: &Context,
-    service: Service,
-    operation: &'static str,
-    profile: &str,
-    error: SdkError<E, HttpResponse>,
-) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let raw_body = |response: &HttpResponse| {
-        response
-            .body()
-            .bytes()
-            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
-            .unwrap_or_default()
-    };
-    let (code, message) = match &error {
-        SdkError::ServiceError(context_error) => {
-            let body = raw_body(context_error.raw());
-            let service_error = context_error.err();
-            (
-                service_error
-                    .code()
-                    .map(str::to_owned)
-                    .or_else(|| xml_element(&body, "Code")),
-                service_error
-                    .message()
-                    .map(str::to_owned)
-                    .or_else(|| xml_element(&body, "Message")),
-            )
-        }
-        SdkError::ResponseError(context_error) => {
-            let body = raw_body(context_error.raw());
-            (xml_element(&body, "Code"), xml_element(&body, "Message"))
-        }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            return Error::Unreachable {
-                service: service.env_name(),
-                endpoint: context.settings.endpoint_or_default(service),
-                detail: DisplayErrorContext(&error).to_string(),
-            };
-        }
-        _ => (None, None),
-    };
-    let code = code.unwrap_or_default();
-    let message = message.unwrap_or_else(|| DisplayErrorContext(&error).to_string());
-    tracing::debug!("{operation} failed: {code}: {message}");
-
-    match code.as_str() {
-        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException" => {
-            Error::KeysRejected {
-                profile: profile.to_owned(),
-                code,
-            }
-        }
-        "ExpiredToken" | "ExpiredTokenException" => Error::KeysExpired {
-            profile: profile.to_owned(),
-        },
-        _ => Error::Sts {
-            operation,
-            profile: profile.to_owned(),
-            message: if code.is_empty() {
-                message
-            } else {
-                format!("{code}: {message}")
-            },
-        },
-    }
-}
-
-/// Extracts the text of the first `<name>` element of an XML error body.
-fn xml_element(body: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = body.find(&open)? + open.len();
-    let end = start + body[start..].find(&close)?;
-    Some(body[start..end].trim().to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xml_element_reads_iam_error() {
-        let body = "<ErrorResponse><Error><Code>EntityAlreadyExists</Code>\
-                    <Message>MFADevice entity at the same path and name already exists.</Message>\
-                    </Error></ErrorResponse>";
-        assert_eq!(
-            xml_element(body, "Code").as_deref(),
-            Some("EntityAlreadyExists")
-        );
-        assert_eq!(
-            xml_element(body, "Message").as_deref(),
-            Some("MFADevice entity at the same path and name already exists.")
-        );
-        assert_eq!(xml_element(body, "Type"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! passed to a program.
 
 mod aws;
+mod aws_error;
 mod cache;
 mod chain;
 mod cli;

@@ -327,10 +327,17 @@ fn get_federation_token(
         .duration_seconds(duration_seconds)
         .send();
     let output = context.block_on(request).map_err(|error| {
-        crate::iam::service_error(context, Service::Sts, "GetFederationToken", profile, error)
+        crate::aws_error::classify(
+            context,
+            Service::Sts,
+            "GetFederationToken",
+            profile,
+            None,
+            error,
+        )
     })?;
 
-    let missing = || Error::Sts {
+    let missing = || Error::Service {
         operation: "GetFederationToken",
         profile: profile.to_owned(),
         message: "the response carried no credentials".to_owned(),
