@@ -90,6 +90,7 @@ impl Settings {
             return None;
         }
 
+        // TODO: a `services` section's per-service endpoint_url is not read yet.
         env_non_empty(&format!("AWS_ENDPOINT_URL_{}", service.env_name()))
             .or_else(|| env_non_empty("AWS_ENDPOINT_URL"))
             .or_else(|| self.profile_endpoint.clone())

@@ -112,7 +112,7 @@ where
 
 /// Returns the innermost cause of a failed request, e.g. "Connection refused
 /// (os error 111)", which is what a user can act on.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(source) = cause.source() {
         cause = source;

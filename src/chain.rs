@@ -29,8 +29,11 @@ pub struct Chain {
     pub serial: Option<Serial>,
     /// Roles to assume, innermost (closest to the base keys) first.
     pub roles: Vec<RoleStep>,
-    /// Region of the nearest profile on the chain that sets one.
+    /// Region of the nearest profile on the chain that sets one, for AWS calls.
     pub region: Option<String>,
+    /// Region of the requested profile itself, which is exported as the AWS
+    /// CLI would use it (a source profile's region does not carry over).
+    pub profile_region: Option<String>,
 }
 
 /// The profile with the access key pair at the root of a chain.
@@ -89,6 +92,7 @@ pub fn resolve(
     let mut serial: Option<Serial> = None;
     let mut region: Option<String> = None;
     let mut current = lookup(profiles, name, None)?;
+    let profile_region = non_empty(current.get("region")).map(str::to_owned);
 
     let base = loop {
         let profile_name = current.name().to_owned();
@@ -165,6 +169,9 @@ pub fn resolve(
             profile: None,
         });
     }
+    if let Some(serial) = &serial {
+        check_serial(&serial.arn)?;
+    }
     roles.reverse();
 
     Ok(Chain {
@@ -173,7 +180,45 @@ pub fn resolve(
         serial,
         roles,
         region,
+        profile_region,
     })
+}
+
+/// Returns the `mfa_serial` nearest to `name` along its `source_profile`
+/// links, without requiring keys anywhere (for `awsu token`).
+pub fn find_serial(profiles: &ProfileSet, name: &str) -> Result<Option<String>, Error> {
+    let mut visited: Vec<String> = Vec::new();
+    let mut current = lookup(profiles, name, None)?;
+    loop {
+        if let Some(serial) = non_empty(current.get("mfa_serial")) {
+            check_serial(serial)?;
+            return Ok(Some(serial.to_owned()));
+        }
+        visited.push(current.name().to_owned());
+        match non_empty(current.get("source_profile")) {
+            Some(source) if !visited.iter().any(|name| name == source) => {
+                current = lookup(profiles, source, Some(current.name()))?;
+            }
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// Checks an MFA serial against STS's rule for SerialNumber (9 to 256
+/// characters of letters, digits and `_+=/:,.@-`), so that a typo fails
+/// before a one-time password is asked for.
+pub fn check_serial(serial: &str) -> Result<(), Error> {
+    let valid = (9..=256).contains(&serial.len())
+        && serial
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "_+=/:,.@-".contains(character));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidSerial {
+            serial: serial.to_owned(),
+        })
+    }
 }
 
 fn lookup<'a>(
@@ -184,12 +229,27 @@ fn lookup<'a>(
     profiles.profile(name).ok_or_else(|| match referenced_by {
         None => Error::ProfileNotFound {
             profile: name.to_owned(),
+            known: describe_names(profiles),
         },
         Some(referrer) => Error::SourceProfileNotFound {
             profile: referrer.to_owned(),
             source_profile: name.to_owned(),
         },
     })
+}
+
+/// Lists the defined profiles for an error message, at most 10 of them.
+fn describe_names(profiles: &ProfileSet) -> String {
+    let names: Vec<&str> = profiles.names().collect();
+    match names.len() {
+        0 => "no profiles are defined".to_owned(),
+        count if count <= 10 => format!("defined: {}", names.join(", ")),
+        count => format!(
+            "defined: {}, and {} more",
+            names[..10].join(", "),
+            count - 10
+        ),
+    }
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {
@@ -512,6 +572,33 @@ aws_access_key_id = AKIAIOSFODNN7EXAMPLE
             .to_string();
         assert!(message.contains("aws_secret_access_key"), "{message}");
         assert!(message.contains("'half'"), "{message}");
+    }
+
+    #[test]
+    fn malformed_serial_is_rejected() {
+        let error = resolve_example("default", Some("notanarn")).unwrap_err();
+        assert!(matches!(error, Error::InvalidSerial { .. }), "{error}");
+        assert!(check_serial("GAHT12345678").is_ok());
+        assert!(check_serial("arn:aws:iam::123456789012:mfa/a b").is_err());
+    }
+
+    #[test]
+    fn find_serial_needs_no_keys() {
+        let text = "
+[base]
+mfa_serial = arn:aws:iam::123456789012:mfa/base
+[role]
+role_arn = arn:aws:iam::123456789012:role/r
+source_profile = base
+[plain]
+region = eu-west-1
+";
+        let set = profiles(text);
+        assert_eq!(
+            find_serial(&set, "role").unwrap().as_deref(),
+            Some("arn:aws:iam::123456789012:mfa/base")
+        );
+        assert_eq!(find_serial(&set, "plain").unwrap(), None);
     }
 
     #[test]

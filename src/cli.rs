@@ -27,7 +27,7 @@ const ENV_ALIASES: &[(&str, &str)] = &[
 /// Without `--`, awsu prints shell `export` lines: eval "$(awsu -p prod)".
 /// With `-- PROGRAM ARGS...`, awsu runs PROGRAM with the credentials in its environment.
 #[derive(Debug, Parser)]
-#[command(name = "awsu", version, args_conflicts_with_subcommands = true)]
+#[command(name = "awsu", version)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -80,7 +80,7 @@ pub struct RegisterArgs {
     pub path: Option<String>,
 
     /// Require a touch of the YubiKey for each one-time password.
-    #[arg(long, env = "AWSU_TOUCH")]
+    #[arg(long, env = "AWSU_TOUCH", value_parser = clap::builder::BoolishValueParser::new())]
     pub touch: bool,
 
     /// Draw a QR code of the secret on stderr, as a backup for an authenticator app (--qr=false to skip).
@@ -155,7 +155,7 @@ pub struct GlobalArgs {
     pub shared_credentials_file: Option<PathBuf>,
 
     /// Neither read nor write cached short-term credentials.
-    #[arg(short = 'n', long, env = "AWSU_NO_CACHE", global = true)]
+    #[arg(short = 'n', long, env = "AWSU_NO_CACHE", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_cache: bool,
 
     /// Lifetime of session tokens and roles (e.g. 1h, 45m, 1h30m, 900s).
@@ -209,7 +209,7 @@ pub struct GlobalArgs {
     pub reader: Option<String>,
 
     /// Log each step to stderr (never a secret).
-    #[arg(short = 'v', long, env = "AWSU_VERBOSE", global = true)]
+    #[arg(short = 'v', long, env = "AWSU_VERBOSE", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub verbose: bool,
 }
 
@@ -296,6 +296,24 @@ mod tests {
         let (cli, _) = parse(&["-p", "prod", "--", "aws", "-p", "--", "x"]);
         assert_eq!(cli.global.profile, "prod");
         assert_eq!(cli.program, vec!["aws", "-p", "--", "x"]);
+    }
+
+    #[test]
+    fn flags_before_subcommand_are_accepted() {
+        let (cli, _) = parse(&["-p", "prod", "-g", "manual", "token"]);
+        assert_eq!(cli.global.profile, "prod");
+        assert_eq!(cli.global.generator, Generator::Manual);
+        assert!(matches!(cli.command, Some(Command::Token)));
+    }
+
+    #[test]
+    fn boolean_env_values_accept_digits() {
+        // A variable name of this test's own, so no other test sees it.
+        std::env::set_var("AWSU_TEST_BOOLEAN_DIGIT", "1");
+        let command = Cli::command().mut_arg("no_cache", |arg| arg.env("AWSU_TEST_BOOLEAN_DIGIT"));
+        let matches = command.try_get_matches_from(["awsu"]).unwrap();
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        assert!(cli.global.no_cache);
     }
 
     #[test]

@@ -7,8 +7,8 @@ pub enum Error {
     #[error("{0}")]
     Config(#[from] awsu_profile::Error),
 
-    #[error("profile '{profile}' not found in the config or credentials file: check --profile / AWS_PROFILE, or add [profile {profile}] to the config file")]
-    ProfileNotFound { profile: String },
+    #[error("profile '{profile}' not found in the config or credentials file ({known}): check --profile / AWS_PROFILE, or add [profile {profile}] to the config file")]
+    ProfileNotFound { profile: String, known: String },
 
     #[error("profile '{profile}' names source_profile '{source_profile}', which is not defined: add it, or fix the name")]
     SourceProfileNotFound {
@@ -48,6 +48,9 @@ pub enum Error {
     #[error("{0}")]
     InvalidDuration(String),
 
+    #[error("invalid MFA serial '{serial}': expected the device's ARN, such as arn:aws:iam::123456789012:mfa/NAME, or a hardware token's serial number")]
+    InvalidSerial { serial: String },
+
     #[error("profile '{profile}' has no mfa_serial: add one to the profile, or pass --mfa SERIAL")]
     NoSerial { profile: String },
 
@@ -60,7 +63,7 @@ pub enum Error {
     #[error("could not read the one-time password: {0}")]
     Prompt(std::io::Error),
 
-    #[error("the one-time password for {serial} was rejected by AWS: check that the device is the one registered for this serial and that this machine's clock is correct, then try again")]
+    #[error("the one-time password for {serial} was rejected by AWS: check that the code was not used before (AWS accepts each code once), that the device is the one registered for this serial, and that this machine's clock is correct, then try again")]
     CodeRejected { serial: String },
 
     #[error("AWS rejected the keys of profile '{profile}' ({code}): the access key is unknown, inactive or its secret is wrong; update them in the credentials file")]

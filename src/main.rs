@@ -24,7 +24,7 @@ use std::io::IsTerminal;
 use std::time::SystemTime;
 
 use crate::cache::Cache;
-use crate::cli::{Cli, Command, GlobalArgs};
+use crate::cli::{Cli, Command, Generator, GlobalArgs};
 use crate::error::Error;
 use crate::otp::StepLedger;
 use crate::profile::Profile;
@@ -43,6 +43,10 @@ fn main() {
 
     if let Err(error) = result {
         eprintln!("awsu: {error}");
+        let card_failed = matches!(error, Error::YubiKey(_));
+        if card_failed && cli.global.generator == Generator::Yubikey && cli.command.is_none() {
+            eprintln!("hint: to type the one-time password instead, add -g manual");
+        }
         std::process::exit(error.exit_code());
     }
 }
@@ -81,7 +85,7 @@ fn run_default(cli: &Cli) -> Result<(), Error> {
     let profile = Profile::load(cli, global.mfa_serial.as_deref())?;
     let credentials = profile.credentials(cli)?;
 
-    let region = profile.chain.region.as_deref();
+    let region = profile.chain.profile_region.as_deref();
     if cli.program.is_empty() {
         print!(
             "{}",
@@ -100,23 +104,22 @@ fn run_default(cli: &Cli) -> Result<(), Error> {
 
 /// `awsu token`: print the current code for the profile's serial or `--mfa`.
 fn run_token(global: &GlobalArgs) -> Result<(), Error> {
+    if global.generator == Generator::Manual {
+        return Err(Error::Other(
+            "awsu token reads one-time passwords from a YubiKey: drop -g manual / AWSU_GENERATOR=manual"
+                .into(),
+        ));
+    }
+
+    // Only the serial matters here, so the profile needs no keys.
     let serial = match &global.mfa_serial {
         Some(serial) => serial.clone(),
         None => {
             let (config_file, credentials_file) = profile::config_paths(global)?;
             let profiles = profile::load_profiles(&config_file, &credentials_file)?;
-            let chain = chain::resolve(
-                &profiles,
-                &global.profile,
-                None,
-                &profile::default_session_name(),
-            )?;
-            chain
-                .serial
-                .map(|serial| serial.arn)
-                .ok_or_else(|| Error::NoSerial {
-                    profile: global.profile.clone(),
-                })?
+            chain::find_serial(&profiles, &global.profile)?.ok_or_else(|| Error::NoSerial {
+                profile: global.profile.clone(),
+            })?
         }
     };
 

@@ -18,19 +18,31 @@ pub trait OtpSource {
     /// Returns the 6-digit code of `serial` for the TOTP time step `step`.
     /// Sources that cannot choose the step (a person typing) return the current code.
     fn code(&mut self, serial: &str, step: u64) -> Result<String, Error>;
+
+    /// Tells whether codes are computed (and so always right for their step),
+    /// as opposed to typed, where a rejected code is more likely a typo.
+    fn computes_codes(&self) -> bool {
+        true
+    }
 }
 
 /// Codes typed by hand at a prompt.
 pub struct Manual;
 
 impl OtpSource for Manual {
+    fn computes_codes(&self) -> bool {
+        false
+    }
+
     fn code(&mut self, serial: &str, _step: u64) -> Result<String, Error> {
         crate::terminal::prompt(&format!("Enter the one-time password for {serial}: "));
-        let line = crate::terminal::read_line()
-            .map_err(Error::Prompt)?
-            .ok_or_else(|| Error::CodeInputClosed {
+        let line = crate::terminal::read_line().map_err(Error::Prompt)?;
+        let Some(line) = line else {
+            crate::terminal::notice("");
+            return Err(Error::CodeInputClosed {
                 serial: serial.to_owned(),
-            })?;
+            });
+        };
         let code = line.trim();
         if !is_valid_code(code) {
             return Err(Error::InvalidCodeInput);
@@ -71,8 +83,8 @@ impl StepLedger {
 
     /// Runs `use_code` with a fresh code for `serial`, holding the serial's
     /// lock. If the current step's code was already used, it first waits for
-    /// the next step and says so. The step is recorded as used when the call
-    /// reached AWS (success or a rejected code).
+    /// the next step and tells the user. The step is recorded as used after a
+    /// success, and after AWS rejected a computed code.
     pub fn with_code<T>(
         &self,
         serial: &str,
@@ -99,7 +111,12 @@ impl StepLedger {
 
         let code = source.code(serial, step)?;
         let result = use_code(&code);
-        if matches!(result, Ok(_) | Err(Error::CodeRejected { .. })) {
+
+        // A computed code that AWS rejected was most likely used already; a
+        // typed one was more likely mistyped, so its step stays available.
+        let rejected_computed =
+            matches!(result, Err(Error::CodeRejected { .. })) && source.computes_codes();
+        if result.is_ok() || rejected_computed {
             self.record(serial, step);
         }
         result

@@ -142,6 +142,29 @@ pub fn config_paths(global: &GlobalArgs) -> Result<(PathBuf, PathBuf), Error> {
         Some(path) => path.clone(),
         None => home()?.join(".aws").join("credentials"),
     };
+
+    // A missing file counts as empty, as for the AWS CLI, but one named
+    // explicitly is most likely a typo worth pointing out.
+    let named = [
+        (
+            global.config_file.is_some(),
+            &config,
+            "--config-file / AWS_CONFIG_FILE",
+        ),
+        (
+            global.shared_credentials_file.is_some(),
+            &credentials,
+            "--shared-credentials-file / AWS_SHARED_CREDENTIALS_FILE",
+        ),
+    ];
+    for (explicit, path, source) in named {
+        if explicit && !path.exists() {
+            tracing::warn!(
+                "{} (from {source}) does not exist, so it is read as empty",
+                path.display()
+            );
+        }
+    }
     Ok((config, credentials))
 }
 

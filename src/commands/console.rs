@@ -18,7 +18,6 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext,
 use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::byte_stream::ByteStream;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::aws::{self, Service};
 use crate::chain::Chain;
@@ -393,12 +392,12 @@ fn fetch_signin_token(context: &aws::Context, endpoint: &str, url: &str) -> Resu
             let response = connector
                 .call(request)
                 .await
-                .map_err(|error| DisplayErrorContext(&error).to_string())?;
+                .map_err(|error| crate::aws_error::root_cause(&error))?;
             let status = response.status().as_u16();
             let body = ByteStream::new(response.into_body())
                 .collect()
                 .await
-                .map_err(|error| DisplayErrorContext(&error).to_string())?
+                .map_err(|error| crate::aws_error::root_cause(&error))?
                 .into_bytes();
             Ok::<_, String>((status, body))
         };
@@ -542,6 +541,7 @@ mod tests {
                 })
                 .collect(),
             region: None,
+            profile_region: None,
         }
     }
 

@@ -59,6 +59,27 @@ def test_wrong_code_one_error(aws: Aws, awsu: Awsu, example: Example) -> None:
     assert awsu.cache_entries() == []
 
 
+def test_mistyped_code_needs_no_wait(aws: Aws, awsu: Awsu, example: Example) -> None:
+    """A typed code that AWS rejected was not used, so the next run may use this step."""
+    seed = aws.seeds[example.serials["bar"]]
+    rejected = awsu.run("-g", "manual", "-p", "bar", stdin_text=wrong_code(seed) + "\n")
+    assert rejected.returncode != 0, rejected.describe()
+
+    result = awsu.run("-g", "manual", "-p", "bar")
+
+    assert result.returncode == 0, result.describe()
+    assert "already used" not in result.stderr, result.describe()
+
+
+def test_malformed_serial_rejected_early(aws: Aws, awsu: Awsu, example: Example) -> None:
+    result = awsu.run("-g", "manual", "-p", "default", "--mfa", "notanarn", answer_prompts=False)
+
+    assert result.returncode != 0, result.describe()
+    assert "invalid MFA serial 'notanarn'" in result.stderr, result.describe()
+    assert "Enter the one-time password" not in result.stderr, result.describe()
+    assert aws.actions() == {}
+
+
 def test_unreachable_endpoint(aws: Aws, awsu: Awsu, example: Example) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -387,6 +387,7 @@ def test_card_removed_cold_cache(aws: Aws, awsu: Awsu, card: PcscStack, role_on_
     [line] = error_lines(result)
     assert "no YubiKey with the OATH applet found" in line
     assert f'"{READER_NAME}" (no card)' in line
+    assert "hint: to type the one-time password instead, add -g manual" in result.stderr
     assert awsu.cache_entries() == []
     used_steps = list(awsu.cache_dir.glob("*.step")) if awsu.cache_dir.is_dir() else []
     assert used_steps == [], "a time step was recorded as used without a code"
