@@ -141,13 +141,16 @@ def main() -> int:
             run_awsu(awsu, env)
             step("Second run: served from the cache, no call to AWS, no card access")
             apdus_before = len(card.log_records())
-            calls_before = proxy.stats()["total"]
+            requests_before = len(proxy.stats()["requests"])
             run_awsu(awsu, env)
 
             stats = proxy.stats()
+            second_run = [request["action"] for request in stats["requests"][requests_before:]]
+            by_awsu = [action for action in second_run if action != "GetCallerIdentity"]
             step("What AWS and the card saw")
-            print(f"  calls by action: {json.dumps(stats['actions'])}")
-            print(f"  calls during the second run: {stats['total'] - calls_before}")
+            print(f"  calls by action, in all: {json.dumps(stats['actions'])}")
+            print(f"  calls during the second run: {len(second_run)} ({', '.join(second_run)}: the program's own)")
+            print(f"  calls by awsu during the second run: {len(by_awsu)}")
             print(f"  card APDUs during the second run: {len(card.log_records()) - apdus_before}")
 
     step("Stopped moto, the proxy, pcscd and the card; removed the temporary directory")

@@ -170,12 +170,14 @@ fn store_and_enable(
 
     // Two consecutive steps computed at once: the card takes the step as its
     // challenge, so there is no need to wait 30 seconds for the second code.
+    // The previous and the current step are used, because AWS accepts one
+    // step either way, and the next run then waits at most one step.
     let step = current_step();
     let first = card
-        .code(&name, step)
+        .code(&name, step - 1)
         .map_err(|error| step_failed("computing the first code on the YubiKey", error))?;
     let second = card
-        .code(&name, step + 1)
+        .code(&name, step)
         .map_err(|error| step_failed("computing the second code on the YubiKey", error))?;
 
     progress.enable_sent = true;
@@ -186,7 +188,7 @@ fn store_and_enable(
         serial: serial.to_owned(),
         seed: Secret::new(seed),
         credential_name: name,
-        last_step: step + 1,
+        last_step: step,
     })
 }
 
@@ -483,13 +485,13 @@ mod tests {
 
         assert_eq!(registered.serial, SERIAL);
         assert_eq!(registered.credential_name, NAME);
-        assert_eq!(registered.last_step, STEP + 1);
+        assert_eq!(registered.last_step, STEP);
         assert_eq!(registered.seed.expose(), SEED);
         assert_eq!(
             iam.calls(),
             vec![
                 "create alice /".to_owned(),
-                format!("enable alice {SERIAL} 000123 000124"),
+                format!("enable alice {SERIAL} 000122 000123"),
             ]
         );
         let stored = &card.credentials[NAME];

@@ -174,10 +174,10 @@ def test_run_after_register_waits_for_next_step(awsu: Awsu, aws: Aws, card: Pcsc
 
     result = ok(awsu.run("-p", USER, answer_prompts=False, timeout=120))
 
-    # Register used the codes of two steps; GetSessionToken must use a later one, which the
-    # proxy would otherwise reject as reused.
+    # Register used the codes of the previous and the current step; GetSessionToken must use
+    # a later one, which the proxy would otherwise reject as reused.
     assert "already used" in result.stderr, result.describe()
-    assert time_step(time.time()) >= registered_at + 2
+    assert time_step(time.time()) >= registered_at + 1
     session_tokens = [r for r in aws.proxy.stats()["requests"] if r["action"] == "GetSessionToken"]
     assert [request["result"] for request in session_tokens] == ["forwarded"]
 
