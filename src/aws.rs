@@ -28,7 +28,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// unreachable endpoint fails within 10 seconds.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Attempts per operation: throttling and 5xx answers are retried with back-off.
+/// Attempts per operation: throttling and 5xx responses are retried with back-off.
 const MAX_ATTEMPTS: u32 = 3;
 
 /// Region used when neither the environment nor the profile sets one.
@@ -107,7 +107,7 @@ fn env_non_empty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
-/// What SDK clients share: the runtime, the HTTPS client and the settings.
+/// The parts SDK clients share: the runtime, the HTTPS client and the settings.
 pub struct Context {
     pub settings: Settings,
     runtime: tokio::runtime::Runtime,

@@ -416,7 +416,7 @@ fn write_atomically(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Result
 }
 
 fn current_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
+    // SAFETY: geteuid takes no arguments and is documented never to fail.
     unsafe { libc::geteuid() }
 }
 

@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn boolean_env_values_accept_digits() {
-        // A variable name of this test's own, so no other test sees it.
+        // A variable name used by this test alone, so no other test reads it.
         std::env::set_var("AWSU_TEST_BOOLEAN_DIGIT", "1");
         let command = Cli::command().mut_arg("no_cache", |arg| arg.env("AWSU_TEST_BOOLEAN_DIGIT"));
         let matches = command.try_get_matches_from(["awsu"]).unwrap();

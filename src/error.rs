@@ -1,4 +1,4 @@
-//! The one error type of awsu. Each message says what failed and what to do next.
+//! The one error type of awsu. Each message names what failed and what to do next.
 
 use std::path::PathBuf;
 

@@ -25,7 +25,7 @@ pub const CHAINED_ROLE_MAX_SECONDS: u64 = 3_600;
 /// Margin for credentials that only sign the next call of the chain.
 const SIGNING_MARGIN: Duration = Duration::from_secs(60);
 
-/// What the user asked for, beyond the chain itself.
+/// The user's settings for a run, beyond the chain itself.
 pub struct Options<'a> {
     pub duration: Duration,
     /// Whether `--duration` was given explicitly (it then wins over `duration_seconds`).
