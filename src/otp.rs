@@ -83,7 +83,7 @@ impl StepLedger {
 
     /// Runs `use_code` with a fresh code for `serial`, holding the serial's
     /// lock. If the current step's code was already used, it first waits for
-    /// the next step and tells the user. The step is recorded as used after a
+    /// the next step and prints a notice. The step is recorded as used after a
     /// success, and after AWS rejected a computed code.
     pub fn with_code<T>(
         &self,
