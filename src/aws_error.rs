@@ -7,8 +7,9 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use crate::aws::{Context, Service};
 use crate::error::Error;
 
-/// Converts an SDK error of `service` into one with the user's next step. `profile` names the keys that signed the call and `serial` the MFA
-/// serial sent with it. Auth failures from some servers arrive unparsed
+/// Converts an SDK error of `service` into one with the user's next step.
+/// `profile` names the keys that signed the call and `serial` the MFA serial
+/// sent with it. Auth failures from some servers arrive unparsed
 /// (no error code), so the raw XML body is read too.
 pub fn classify<E>(
     context: &Context,

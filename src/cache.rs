@@ -192,7 +192,7 @@ impl Cache {
 
         // A blocking lock wakes as soon as the holder releases it. It waits on
         // a thread of its own, so that this one can print why it waits and give
-        // up after the timeout; the process then exits, which ends that thread.
+        // up after the timeout. The process then exits, which ends that thread.
         let started = Instant::now();
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
