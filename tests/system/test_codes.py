@@ -80,6 +80,18 @@ def test_malformed_serial_rejected_early(aws: Aws, awsu: Awsu, example: Example)
     assert aws.actions() == {}
 
 
+def test_sts_endpoint_overrides_general_one(aws: Aws, awsu: Awsu, example: Example) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env = awsu.env({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}", "AWS_ENDPOINT_URL_STS": aws.proxy.url})
+
+    result = awsu.run("-g", "manual", "-p", "bar", env=env)
+
+    assert result.returncode == 0, result.describe()
+    assert aws.actions() == {"GetSessionToken": 1, "AssumeRole": 1}
+
+
 def test_unreachable_endpoint(aws: Aws, awsu: Awsu, example: Example) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

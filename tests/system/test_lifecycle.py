@@ -13,6 +13,7 @@ import base64
 import json
 import re
 import threading
+import socket
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -144,6 +145,20 @@ def test_register_enables_device_on_card(awsu: Awsu, aws: Aws, card: PcscStack) 
     seed = proxy_seed(aws, SERIAL)
     assert seed not in result.stderr, "the secret was printed without --qr"
     assert seed not in result.stdout
+
+
+def test_register_uses_iam_endpoint(awsu: Awsu, aws: Aws, card: PcscStack) -> None:
+    admin_profile(awsu, aws)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}", "AWS_ENDPOINT_URL_IAM": aws.proxy.url}
+
+    result = ok(register(awsu, USER, "--qr=false", env=env))
+
+    assert result.stdout == SERIAL + "\n"
+    assigned, _ = iam_devices(aws)
+    assert assigned == [SERIAL]
 
 
 def test_register_code_matches_ykman(awsu: Awsu, aws: Aws, card: PcscStack) -> None:
