@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import socket
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
