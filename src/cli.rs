@@ -39,6 +39,10 @@ pub struct Cli {
     #[arg(last = true, value_name = "PROGRAM")]
     pub program: Vec<OsString>,
 
+    /// Prints a man page or a shell completion script built from these flags, then exits.
+    #[arg(long, value_enum, value_name = "KIND", hide = true, exclusive = true)]
+    pub generate: Option<Generate>,
+
     /// Whether `--duration` or AWSU_DURATION was given rather than defaulted.
     #[arg(skip)]
     pub duration_is_explicit: bool,
@@ -213,6 +217,36 @@ pub struct GlobalArgs {
     pub verbose: bool,
 }
 
+/// Artifacts generated from the flag definitions, for packagers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// The man page, in roff.
+    Man,
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
+}
+
+impl Generate {
+    /// Writes the man page or completion script for `command` to `output`.
+    pub fn write(
+        self,
+        mut command: clap::Command,
+        output: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        use clap_complete::Shell;
+
+        let shell = match self {
+            Generate::Man => return clap_mangen::Man::new(command).render(output),
+            Generate::CompleteBash => Shell::Bash,
+            Generate::CompleteZsh => Shell::Zsh,
+            Generate::CompleteFish => Shell::Fish,
+        };
+        clap_complete::generate(shell, &mut command, "awsu", output);
+        Ok(())
+    }
+}
+
 /// Source of one-time passwords.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Generator {
@@ -296,6 +330,32 @@ mod tests {
         let (cli, _) = parse(&["-p", "prod", "--", "aws", "-p", "--", "x"]);
         assert_eq!(cli.global.profile, "prod");
         assert_eq!(cli.program, vec!["aws", "-p", "--", "x"]);
+    }
+
+    #[test]
+    fn generated_man_page_lists_flags() {
+        let mut page = Vec::new();
+        Generate::Man.write(Cli::command(), &mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(
+            page.contains("\\-\\-no\\-cache"),
+            "the man page lacks --no-cache"
+        );
+        assert!(
+            page.contains("[default: 45m]"),
+            "the man page lacks the defaults"
+        );
+    }
+
+    #[test]
+    fn generated_completions_name_subcommands() {
+        let mut script = Vec::new();
+        Generate::CompleteBash
+            .write(Cli::command(), &mut script)
+            .unwrap();
+        let script = String::from_utf8(script).unwrap();
+        assert!(script.contains("register"));
+        assert!(script.contains("--grace"));
     }
 
     #[test]

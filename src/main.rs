@@ -31,6 +31,19 @@ use crate::profile::Profile;
 
 fn main() {
     let cli = Cli::parse_env();
+    if let Some(kind) = cli.generate {
+        use clap::CommandFactory;
+
+        let mut stdout = std::io::stdout().lock();
+        match kind.write(Cli::command(), &mut stdout) {
+            Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                eprintln!("awsu: could not write the generated output: {error}");
+                std::process::exit(1);
+            }
+            _ => {}
+        }
+        return;
+    }
     init_logging(cli.global.verbose);
 
     let result = match &cli.command {
