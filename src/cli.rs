@@ -40,7 +40,7 @@ pub struct Cli {
     pub program: Vec<OsString>,
 
     /// Prints a man page or a shell completion script built from these flags, then exits.
-    #[arg(long, value_enum, value_name = "KIND", hide = true, exclusive = true)]
+    #[arg(long, value_enum, value_name = "KIND", hide = true)]
     pub generate: Option<Generate>,
 
     /// Whether `--duration` or AWSU_DURATION was given rather than defaulted.
