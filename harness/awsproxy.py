@@ -1,9 +1,9 @@
 """Validating reverse proxy in front of moto_server for STS and IAM tests.
 
 Clients set AWS_ENDPOINT_URL to the proxy's URL. Every request is forwarded with its
-method, path, end-to-end headers and body bytes unchanged (the Host header too, because
-SigV4 signs it; a chunked body is forwarded de-chunked with a Content-Length), except
-where the proxy enforces an AWS rule that moto 5.2.5 does not:
+method, path, end-to-end headers and body bytes unchanged. The Host header is kept too,
+because SigV4 signs it, and a chunked body is forwarded de-chunked with a Content-Length.
+The proxy responds to a request itself only where it enforces an AWS rule that moto 5.2.5 does not:
 
 - MFA one-time passwords on GetSessionToken, AssumeRole (SerialNumber + TokenCode) and
   EnableMFADevice (AuthenticationCode1 + AuthenticationCode2): TOTP with SHA-1, 6 digits and

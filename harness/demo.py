@@ -1,10 +1,11 @@
 """awsu's main job, end to end, against local emulators only.
 
-Starts moto behind the validating proxy and a virtual YubiKey under pcscd,
-creates an IAM user with keys and a role, registers a virtual MFA device with
-`awsu register` (its secret goes on the card), writes a throwaway AWS config, then runs
-`awsu -p demo -- PROGRAM` twice: the first run gets a session token and the
-role with a code from the card, the second is served from the cache.
+Starts moto behind the validating proxy and a virtual YubiKey under pcscd.
+Creates an IAM user with keys and a role, and registers a virtual MFA device
+with `awsu register`, whose secret goes on the card. Then writes a throwaway
+AWS config and runs `awsu -p demo -- PROGRAM` twice: the first run gets a
+session token and the role with a code from the card, and the second is
+served from the cache.
 Everything listens on 127.0.0.1 and is stopped at the end.
 
 Run it with scripts/demo, which installs and builds what it needs first.

@@ -1,7 +1,7 @@
-"""Start and control a local moto_server (moto 5.2.5) that stands in for STS and IAM.
+"""Start and control a local moto_server (moto 5.2.5) that emulates STS and IAM.
 
 moto's control API used here:
-  GET  /moto-api/             answers once the server is ready
+  GET  /moto-api/             responds once the server is ready
   POST /moto-api/reset        wipes all state (but leaves the auth setting as it is)
   POST /moto-api/reset-auth   raw text body "0" turns SigV4 and IAM policy checking on,
                               "inf" turns it off; a form-encoded body gets HTTP 500
@@ -82,7 +82,7 @@ class MotoServer:
         return self._process.pid if self._process else None
 
     def start(self) -> "MotoServer":
-        """Start moto_server and wait until GET /moto-api/ answers."""
+        """Start moto_server and wait until GET /moto-api/ responds."""
         if self._process is not None:
             raise MotoServerError(f"moto_server is already running at {self.url}")
 
@@ -126,7 +126,7 @@ class MotoServer:
             code = self._process.poll()
             if code is not None:
                 raise MotoServerError(
-                    f"moto_server exited with status {code} before answering on port {self.port}"
+                    f"moto_server exited with status {code} before responding on port {self.port}"
                 )
             try:
                 status, _ = self._request("GET", "/moto-api/", timeout=1.0)
@@ -137,7 +137,7 @@ class MotoServer:
                 pass
             time.sleep(0.05)
         raise MotoServerError(
-            f"moto_server did not answer GET /moto-api/ on port {self.port} "
+            f"moto_server did not respond to GET /moto-api/ on port {self.port} "
             f"within {self.start_timeout:.0f} s"
         )
 

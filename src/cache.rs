@@ -156,9 +156,9 @@ impl Cache {
     }
 
     /// Takes the cross-process lock for `key`, waiting for another awsu that
-    /// holds it. `what` names the work in the waiting notice. The kernel
+    /// holds it. `task` names the work in the waiting notice. The kernel
     /// releases the lock if the holder dies.
-    pub fn lock(&self, key: &CacheKey, what: &str) -> Result<Option<LockGuard>, Error> {
+    pub fn lock(&self, key: &CacheKey, task: &str) -> Result<Option<LockGuard>, Error> {
         let Some(dir) = self.ensure_dir()? else {
             return Ok(None);
         };
@@ -217,14 +217,14 @@ impl Cache {
                 }
                 Err(_) if started.elapsed() >= self.lock_timeout => {
                     return Err(Error::Other(format!(
-                        "timed out after {} waiting for another awsu to finish {what}: \
+                        "timed out after {} waiting for another awsu to finish {task}: \
                          finish or stop that awsu (it may be waiting at a prompt), then try again",
                         crate::duration::format(self.lock_timeout)
                     )));
                 }
                 Err(_) => {
                     crate::terminal::notice(&format!(
-                        "awsu: waiting for another awsu to finish {what}"
+                        "awsu: waiting for another awsu to finish {task}"
                     ));
                     noticed = true;
                 }
@@ -563,7 +563,7 @@ mod tests {
         cache.lock_timeout = Duration::from_millis(100);
         let key = CacheKey::derive(&[("test", "lock")]);
 
-        let _held = cache.lock(&key, "MFA for profile 'bar'").unwrap();
+        let _holder = cache.lock(&key, "MFA for profile 'bar'").unwrap();
         let error = cache.lock(&key, "MFA for profile 'bar'").err().unwrap();
 
         assert!(

@@ -64,6 +64,7 @@ pub struct Resolver<'a> {
     pub ledger: &'a StepLedger,
     pub otp: &'a mut dyn OtpSource,
     pub settings: aws::Settings,
+    layers: Vec<Layer<'a>>,
     context: Option<aws::Context>,
 }
 
@@ -76,6 +77,7 @@ impl<'a> Resolver<'a> {
         otp: &'a mut dyn OtpSource,
         settings: aws::Settings,
     ) -> Resolver<'a> {
+        let layers = build_layers(chain, options, &settings);
         Resolver {
             chain,
             options,
@@ -83,20 +85,21 @@ impl<'a> Resolver<'a> {
             ledger,
             otp,
             settings,
+            layers,
             context: None,
         }
     }
 
     /// Checks the durations the chain will request, before any prompt or call.
     pub fn check_durations(&self) -> Result<(), Error> {
-        for layer in self.layers() {
-            let (range, what) = match layer.call {
+        for layer in &self.layers {
+            let (range, credential_kind) = match layer.call {
                 Call::SessionToken { .. } => (SESSION_TOKEN_SECONDS, "a session token"),
                 Call::AssumeRole { .. } => (ROLE_SECONDS, "a role"),
             };
             if !range.contains(&layer.duration_seconds) {
                 return Err(Error::InvalidDuration(format!(
-                    "invalid duration {} for {what} of profile '{}': STS accepts {} to {}; \
+                    "invalid duration {} for {credential_kind} of profile '{}': STS accepts {} to {}; \
                      change --duration / AWSU_DURATION or duration_seconds",
                     crate::duration::format(Duration::from_secs(layer.duration_seconds)),
                     layer.profile,
@@ -124,9 +127,12 @@ impl<'a> Resolver<'a> {
             return Ok(self.chain.base.credentials.clone());
         }
 
-        let layers = self.layers();
+        // The layers are moved out while `obtain` borrows the resolver mutably.
+        let layers = std::mem::take(&mut self.layers);
         let top = layers.len() - 1;
-        self.obtain(&layers, top, true)
+        let result = self.obtain(&layers, top, true);
+        self.layers = layers;
+        result
     }
 
     /// Returns the credentials of layer `index`, holding its lock while it is
@@ -152,8 +158,8 @@ impl<'a> Resolver<'a> {
         if let Some(credentials) = self.cache.read(&layer.key, grace) {
             return Ok(credentials);
         }
-        let what = format!("the {} of profile '{}'", layer.kind, layer.profile);
-        let _lock = self.cache.lock(&layer.key, &what)?;
+        let task = format!("the {} of profile '{}'", layer.kind, layer.profile);
+        let _lock = self.cache.lock(&layer.key, &task)?;
         if let Some(credentials) = self.cache.read_quietly(&layer.key, grace) {
             return Ok(credentials);
         }
@@ -226,84 +232,86 @@ impl<'a> Resolver<'a> {
             }
         }
     }
+}
 
-    /// Lists the cacheable layers, innermost first, with their cache keys.
-    fn layers(&self) -> Vec<Layer<'a>> {
-        let chain = self.chain;
-        let options = self.options;
-        let flag_seconds = options.duration.as_secs();
-        let config_file = options.config_file.to_string_lossy();
-        let credentials_file = options.credentials_file.to_string_lossy();
-        let endpoint = self.settings.endpoint_or_default(Service::Sts);
+/// Lists the cacheable layers of `chain`, innermost first, with their cache keys.
+fn build_layers<'a>(
+    chain: &'a Chain,
+    options: &Options<'_>,
+    settings: &aws::Settings,
+) -> Vec<Layer<'a>> {
+    let flag_seconds = options.duration.as_secs();
+    let config_file = options.config_file.to_string_lossy();
+    let credentials_file = options.credentials_file.to_string_lossy();
+    let endpoint = settings.endpoint_or_default(Service::Sts);
 
-        let mut layers = Vec::new();
-        let mut parent_key = CacheKey::derive(&[
-            ("config_file", &config_file),
-            ("credentials_file", &credentials_file),
-            ("sts_endpoint", &endpoint),
-            ("base_profile", &chain.base.profile),
-            ("access_key_id", &chain.base.credentials.access_key_id),
+    let mut layers = Vec::new();
+    let mut parent_key = CacheKey::derive(&[
+        ("config_file", &config_file),
+        ("credentials_file", &credentials_file),
+        ("sts_endpoint", &endpoint),
+        ("base_profile", &chain.base.profile),
+        ("access_key_id", &chain.base.credentials.access_key_id),
+    ]);
+    let mut temporary = chain.base.credentials.is_temporary();
+    let mut pending_serial = chain.serial.as_ref().map(|serial| serial.arn.as_str());
+
+    if chain.uses_session_token() {
+        let serial = pending_serial
+            .take()
+            .expect("a session token needs a serial");
+        let key = CacheKey::derive(&[
+            ("parent", parent_key.as_str()),
+            ("kind", "session-token"),
+            ("mfa_serial", serial),
+            ("duration_seconds", &flag_seconds.to_string()),
         ]);
-        let mut temporary = chain.base.credentials.is_temporary();
-        let mut pending_serial = chain.serial.as_ref().map(|serial| serial.arn.as_str());
-
-        if chain.uses_session_token() {
-            let serial = pending_serial
-                .take()
-                .expect("a session token needs a serial");
-            let key = CacheKey::derive(&[
-                ("parent", parent_key.as_str()),
-                ("kind", "session-token"),
-                ("mfa_serial", serial),
-                ("duration_seconds", &flag_seconds.to_string()),
-            ]);
-            layers.push(Layer {
-                key: key.clone(),
-                kind: "session token",
-                profile: &chain.base.profile,
-                duration_seconds: flag_seconds,
-                capped_from: None,
-                call: Call::SessionToken { serial },
-            });
-            parent_key = key;
-            temporary = true;
-        }
-
-        for role in &chain.roles {
-            let serial = pending_serial.take();
-            let requested = match role.duration_seconds {
-                Some(seconds) if !options.duration_is_explicit => seconds,
-                _ => flag_seconds,
-            };
-            let capped = temporary && requested > CHAINED_ROLE_MAX_SECONDS;
-            let duration_seconds = if capped {
-                CHAINED_ROLE_MAX_SECONDS
-            } else {
-                requested
-            };
-
-            let key = CacheKey::derive(&[
-                ("parent", parent_key.as_str()),
-                ("kind", "role"),
-                ("profile", &role.profile),
-                ("role_arn", &role.role_arn),
-                ("external_id", role.external_id.as_deref().unwrap_or("")),
-                ("role_session_name", &role.session_name),
-                ("mfa_serial", serial.unwrap_or("")),
-                ("duration_seconds", &duration_seconds.to_string()),
-            ]);
-            layers.push(Layer {
-                key: key.clone(),
-                kind: "role",
-                profile: &role.profile,
-                duration_seconds,
-                capped_from: capped.then_some(requested),
-                call: Call::AssumeRole { role, serial },
-            });
-            parent_key = key;
-            temporary = true;
-        }
-
-        layers
+        layers.push(Layer {
+            key: key.clone(),
+            kind: "session token",
+            profile: &chain.base.profile,
+            duration_seconds: flag_seconds,
+            capped_from: None,
+            call: Call::SessionToken { serial },
+        });
+        parent_key = key;
+        temporary = true;
     }
+
+    for role in &chain.roles {
+        let serial = pending_serial.take();
+        let requested = match role.duration_seconds {
+            Some(seconds) if !options.duration_is_explicit => seconds,
+            _ => flag_seconds,
+        };
+        let capped = temporary && requested > CHAINED_ROLE_MAX_SECONDS;
+        let duration_seconds = if capped {
+            CHAINED_ROLE_MAX_SECONDS
+        } else {
+            requested
+        };
+
+        let key = CacheKey::derive(&[
+            ("parent", parent_key.as_str()),
+            ("kind", "role"),
+            ("profile", &role.profile),
+            ("role_arn", &role.role_arn),
+            ("external_id", role.external_id.as_deref().unwrap_or("")),
+            ("role_session_name", &role.session_name),
+            ("mfa_serial", serial.unwrap_or("")),
+            ("duration_seconds", &duration_seconds.to_string()),
+        ]);
+        layers.push(Layer {
+            key: key.clone(),
+            kind: "role",
+            profile: &role.profile,
+            duration_seconds,
+            capped_from: capped.then_some(requested),
+            call: Call::AssumeRole { role, serial },
+        });
+        parent_key = key;
+        temporary = true;
+    }
+
+    layers
 }

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="vpcd host (default 127.0.0.1)")
     parser.add_argument("--control", type=Path, help="control file with touch and hang settings, read before each command")
     parser.add_argument("--version", type=_parse_version, default=(5, 4, 3), help="OATH applet version to report (default 5.4.3)")
-    # NOTE: a real YubiKey 5 before firmware 5.7 holds 32 OATH credentials. The default of 64
+    # NOTE: a real YubiKey 5 before firmware 5.7 has room for 32 OATH credentials. The default of 64
     # (the 5.7 figure) lets tests store 40+ credentials while reporting version 5.4.3.
     parser.add_argument("--capacity", type=int, default=64, help="number of credential slots (default 64)")
     arguments = parser.parse_args(argv)

@@ -10,7 +10,7 @@ an optional control file of `key=value` lines, which a test can rewrite at any t
   touch_timeout=SECONDS    default 15.0, the time a YubiKey 5 waits for a touch
   touch_timeout_sw=HEX     default 6985. NOTE: ykman 5.9.2 reports "Touch account
                            timed out!" only for 6982, and a generic error for 6985.
-  hang=0|1                 1: the card receives commands but never answers them
+  hang=0|1                 1: the card receives commands but never responds to them
                            until hang is set back to 0
 
 Environment variables: VCARD_TOUCH, VCARD_TOUCH_DELAY, VCARD_TOUCH_TIMEOUT,

@@ -44,7 +44,7 @@
 //! - [`load`] treats a missing file as empty. A file that exists but cannot be read (no
 //!   permission, a directory) is an [`Error::Io`] that names the path.
 //!
-//! Where the AWS CLI (botocore) and the SDK vectors disagree, this crate follows the vectors:
+//! Where the AWS CLI (botocore) and the SDK vectors disagree, this crate follows the vectors.
 //! botocore keeps ` # comment` as part of a value, rejects a section repeated in one file, and
 //! treats an indented comment line as a comment rather than a continuation.
 //!

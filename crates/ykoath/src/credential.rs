@@ -27,7 +27,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    /// The algorithm code in the low nibble of the type byte.
+    /// Returns the algorithm code, the low nibble of the type byte.
     pub fn code(self) -> u8 {
         match self {
             Algorithm::Sha1 => 0x01,
@@ -103,7 +103,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The type code in the high nibble of the type byte.
+    /// Returns the type code, the high nibble of the type byte.
     pub fn code(self) -> u8 {
         match self {
             Kind::Hotp => 0x10,

@@ -31,7 +31,7 @@ pub struct LockedApplet<'a> {
 /// Every reader whose name contains `reader_filter` (all readers without a
 /// filter) and whose card selects the OATH applet is a candidate. With one
 /// candidate the session is returned without listing, so that a code costs
-/// two APDUs (SELECT and CALCULATE); a missing credential then shows up as
+/// two APDUs (SELECT and CALCULATE). A missing credential then shows up as
 /// [`Error::NoSuchCredential`] from CALCULATE. With several, each is listed
 /// and the one whose list contains `name` exactly is returned.
 ///

@@ -4,7 +4,7 @@
 //! [`tlv`] parses the applet's TLV data, [`transport`] moves raw APDUs and
 //! follows response chaining, [`oath`] speaks the applet's instructions,
 //! [`pcsc`] (feature `pcsc`, on by default) reaches cards through pcscd, and
-//! [`find`] picks the reader that holds a credential.
+//! [`find`] picks the reader whose card stores a credential.
 //!
 //! The crate does no terminal I/O: a caller asks the user for a password
 //! and prints touch prompts itself.

@@ -523,7 +523,7 @@ impl<T: Transport + Send> OathSession<T> {
         let response = std::thread::scope(|scope| {
             let (sender, receiver) = mpsc::channel();
             scope.spawn(move || {
-                // The receiving side below waits for this send, so it cannot fail.
+                // The receiver lives until the scope ends, so a send error cannot occur here.
                 let _ = sender.send(transmit_chained(transport, CALCULATE, &command));
             });
             match receiver.recv_timeout(delay) {

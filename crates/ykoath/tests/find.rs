@@ -217,7 +217,7 @@ fn single_locked_candidate_left_to_caller() {
     assert!(!asked, "unlock was called for a single candidate");
 }
 
-/// A locked card whose VALIDATE accepts any response and responds with `key`.
+/// Returns a locked card whose VALIDATE accepts any response and responds with `key`.
 fn locked_card(key: Vec<u8>, list: &str) -> ScriptedTransport {
     ScriptedTransport::new()
         .expect(SELECT, SELECT_LOCKED)

@@ -757,7 +757,7 @@ fn derive_key_matches_pbkdf2() {
     );
 }
 
-/// A fake card that checks VALIDATE and responds to our challenge with `card_key`.
+/// Returns a fake card that checks VALIDATE and responds to our challenge with `card_key`.
 fn validating_card(card_key: Vec<u8>) -> ScriptedTransport {
     ScriptedTransport::new()
         .expect(SELECT, SELECT_LOCKED)

@@ -1,5 +1,5 @@
 //! Returns arbitrary responses to CALCULATE after a valid SELECT, and feeds the input to
-//! the truncated-code parser directly; neither may panic, and a code fits its digits.
+//! the truncated-code parser directly. Neither may panic, and a code must fit its digits.
 
 #![no_main]
 
