@@ -22,6 +22,8 @@ Control endpoints (JSON bodies) live under /_awsproxy/, a path no AWS query API 
                                "code": "Throttling", "message": "Rate exceeded", "body": RAW}
   POST /_awsproxy/date_skew   {"seconds": N}: shift the Date header of every response
   POST /_awsproxy/clock       {"offset_seconds": N}: shift the clock used to check TOTP codes
+  POST /_awsproxy/latency     {"seconds": N}: hold every AWS request N seconds before handling
+                              it, like a network round trip to AWS (benchmarks use it)
 
 Python: start_proxy(upstream_url) returns an AwsProxy with .url, .stats(), .reset(), .stop().
 CLI: python -m harness.awsproxy --upstream URL [--port N] [--log FILE]
@@ -243,6 +245,7 @@ class ProxyState:
     faults: dict[str, Fault] = field(default_factory=dict)
     date_skew_seconds: float = 0.0
     clock_offset_seconds: float = 0.0
+    latency_seconds: float = 0.0
     records: list[RequestRecord] = field(default_factory=list)
 
     def reset(self) -> None:
@@ -252,6 +255,7 @@ class ProxyState:
             self.faults.clear()
             self.date_skew_seconds = 0.0
             self.clock_offset_seconds = 0.0
+            self.latency_seconds = 0.0
             self.records.clear()
 
     def set_seed(self, serial: str, base32_seed: str) -> None:
@@ -481,6 +485,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
     server_version = "awsproxy"
     # Idle keep-alive connections are closed after this many seconds.
     timeout = 60
+    # A reply goes out as two writes, headers then body. With Nagle's algorithm
+    # the body waits for the client's delayed ACK of the headers, which stalls
+    # every reply after the first on a keep-alive connection by about 40 ms.
+    disable_nagle_algorithm = True
 
     server: "ProxyServer"
 
@@ -528,6 +536,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
         state = self.server.state
         request = parse_aws_request(self.path, self.headers, body)
+        if state.latency_seconds > 0:
+            time.sleep(state.latency_seconds)
 
         fault = state.take_fault(request.action)
         if fault is not None:
@@ -681,6 +691,13 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 with state.lock:
                     state.clock_offset_seconds = require_number(payload, "offset_seconds")
                 self.reply_json(200, {"status": "ok"})
+            elif self.command == "POST" and name == "latency":
+                seconds = require_number(payload, "seconds")
+                if seconds < 0:
+                    raise ValueError("seconds must not be negative")
+                with state.lock:
+                    state.latency_seconds = seconds
+                self.reply_json(200, {"status": "ok"})
             else:
                 self.reply_json(404, {"error": f"unknown control endpoint {self.command} {CONTROL_PREFIX}{name}"})
         except (ValueError, binascii.Error) as error:
@@ -796,6 +813,10 @@ class AwsProxy:
     def set_clock_offset(self, seconds: float) -> None:
         with self.state.lock:
             self.state.clock_offset_seconds = float(seconds)
+
+    def set_latency(self, seconds: float) -> None:
+        with self.state.lock:
+            self.state.latency_seconds = float(seconds)
 
     def stop(self) -> None:
         self._server.shutdown()

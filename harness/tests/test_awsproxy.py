@@ -494,6 +494,23 @@ def test_control_endpoint_rejects_bad_input(proxy: AwsProxy) -> None:
     assert status == 404
 
 
+def test_latency(proxy: AwsProxy) -> None:
+    sts = client(proxy, "sts")
+    status, payload = control(proxy, "POST", "latency", {"seconds": -1})
+    assert status == 400
+    assert "negative" in payload["error"]
+
+    status, _ = control(proxy, "POST", "latency", {"seconds": 0.5})
+    assert status == 200
+    started = time.monotonic()
+    sts.get_caller_identity()
+    # A lower bound only: the proxy must have held the request at least that long.
+    assert time.monotonic() - started >= 0.5
+
+    proxy.reset()
+    assert proxy.state.latency_seconds == 0.0
+
+
 def test_date_skew(proxy: AwsProxy) -> None:
     sts = client(proxy, "sts")
     status, _ = control(proxy, "POST", "date_skew", {"seconds": -3600})
