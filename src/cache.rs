@@ -159,6 +159,38 @@ impl Cache {
     /// holds it. `task` names the work in the waiting notice. The kernel
     /// releases the lock if the holder dies.
     pub fn lock(&self, key: &CacheKey, task: &str) -> Result<Option<LockGuard>, Error> {
+        let Some((path, file)) = self.open_lock_file(key)? else {
+            return Ok(None);
+        };
+        if try_exclusive(&path, &file)? {
+            return Ok(Some(LockGuard { _file: file }));
+        }
+        let file = self.wait(&path, file, task, File::lock)?;
+        tracing::debug!("locked {}", path.display());
+        Ok(Some(LockGuard { _file: file }))
+    }
+
+    /// Decides who fills the entry for `key`: this process, if the lock is
+    /// free, or else the awsu holding it, which this one waits for.
+    ///
+    /// The wait takes a shared lock, which every waiter gets at once when the
+    /// holder lets go, so that many waiters reread the entry side by side
+    /// rather than taking turns with the exclusive lock.
+    pub fn lock_to_fill(&self, key: &CacheKey, task: &str) -> Result<Turn, Error> {
+        let Some((path, file)) = self.open_lock_file(key)? else {
+            return Ok(Turn::Fill(None));
+        };
+        if try_exclusive(&path, &file)? {
+            return Ok(Turn::Fill(Some(LockGuard { _file: file })));
+        }
+        self.wait(&path, file, task, File::lock_shared)?;
+        tracing::debug!("another awsu let go of {}", path.display());
+        Ok(Turn::Reread)
+    }
+
+    /// Opens the lock file beside the entry for `key`, or returns `None` for
+    /// a disabled cache.
+    fn open_lock_file(&self, key: &CacheKey) -> Result<Option<(PathBuf, File)>, Error> {
         let Some(dir) = self.ensure_dir()? else {
             return Ok(None);
         };
@@ -174,44 +206,40 @@ impl Cache {
                 path: path.clone(),
                 message: format!("could not open the lock file: {source}"),
             })?;
+        Ok(Some((path, file)))
+    }
 
-        // Fast path: the lock is free.
-        match file.try_lock() {
-            Ok(()) => {
-                tracing::debug!("locked {}", path.display());
-                return Ok(Some(LockGuard { _file: file }));
-            }
-            Err(fs::TryLockError::WouldBlock) => {}
-            Err(fs::TryLockError::Error(source)) => {
-                return Err(Error::Cache {
-                    path,
-                    message: format!("could not lock: {source}"),
-                })
-            }
-        }
-
-        // A blocking lock wakes as soon as the holder releases it. It waits on
-        // a thread of its own, so that this one can print why it waits and give
-        // up after the timeout. The process then exits, which ends that thread.
+    /// Blocks in `lock` (exclusive or shared) until the holder lets go. The
+    /// blocking call wakes as soon as the lock is released. It runs on a
+    /// thread of its own, so that this one can print why it waits and give up
+    /// after the timeout, and the process exits after a timeout, which ends
+    /// that thread.
+    fn wait(
+        &self,
+        path: &Path,
+        file: File,
+        task: &str,
+        lock: fn(&File) -> std::io::Result<()>,
+    ) -> Result<File, Error> {
         let started = Instant::now();
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
-            let result = file.lock().map(|()| file);
+            let result = lock(&file).map(|()| file);
             let _ = sender.send(result);
         });
 
         let mut noticed = false;
-        let file = loop {
+        loop {
             let wait = if noticed {
                 self.lock_timeout.saturating_sub(started.elapsed())
             } else {
                 LOCK_NOTICE_AFTER.min(self.lock_timeout)
             };
             match receiver.recv_timeout(wait) {
-                Ok(Ok(file)) => break file,
+                Ok(Ok(file)) => return Ok(file),
                 Ok(Err(source)) => {
                     return Err(Error::Cache {
-                        path,
+                        path: path.to_owned(),
                         message: format!("could not lock: {source}"),
                     })
                 }
@@ -229,10 +257,7 @@ impl Cache {
                     noticed = true;
                 }
             }
-        };
-
-        tracing::debug!("locked {}", path.display());
-        Ok(Some(LockGuard { _file: file }))
+        }
     }
 
     /// Reads the entry for `key` if it is valid for at least `grace`. Anything
@@ -329,6 +354,30 @@ impl Cache {
 /// Holds a cache lock until dropped.
 pub struct LockGuard {
     _file: File,
+}
+
+/// The outcome of [`Cache::lock_to_fill`].
+pub enum Turn {
+    /// This process fills the entry, holding the lock (none for a disabled
+    /// cache) until the guard is dropped.
+    Fill(Option<LockGuard>),
+    /// Another awsu held the lock and has let it go: read the entry again.
+    Reread,
+}
+
+/// Takes the lock at once if it is free, and returns whether it did.
+fn try_exclusive(path: &Path, file: &File) -> Result<bool, Error> {
+    match file.try_lock() {
+        Ok(()) => {
+            tracing::debug!("locked {}", path.display());
+            Ok(true)
+        }
+        Err(fs::TryLockError::WouldBlock) => Ok(false),
+        Err(fs::TryLockError::Error(source)) => Err(Error::Cache {
+            path: path.to_owned(),
+            message: format!("could not lock: {source}"),
+        }),
+    }
 }
 
 /// Reads and checks one entry. `Ok(None)` is a plain miss, and `Err` explains why an
@@ -570,5 +619,50 @@ mod tests {
             error.to_string().contains("MFA for profile 'bar'"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn first_process_fills_and_waiters_reread_together() {
+        let home = tempfile::tempdir().unwrap();
+        let cache = Cache::new(home.path().join("sessions"));
+        let key = CacheKey::derive(&[("test", "fill")]);
+
+        let Turn::Fill(Some(holder)) = cache.lock_to_fill(&key, "test").unwrap() else {
+            panic!("a free lock must be taken");
+        };
+
+        let (sender, receiver) = mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                let sender = sender.clone();
+                let (cache, key) = (&cache, &key);
+                scope.spawn(move || {
+                    let turn = cache.lock_to_fill(key, "test").unwrap();
+                    sender.send(matches!(turn, Turn::Reread)).unwrap();
+                });
+            }
+
+            // No waiter gets through while the holder keeps the lock.
+            assert!(receiver.recv_timeout(Duration::from_millis(200)).is_err());
+
+            // Both get through once it lets go, without taking the lock for good.
+            drop(holder);
+            assert!(receiver.recv().unwrap());
+            assert!(receiver.recv().unwrap());
+        });
+        assert!(matches!(
+            cache.lock_to_fill(&key, "test").unwrap(),
+            Turn::Fill(Some(_))
+        ));
+    }
+
+    #[test]
+    fn disabled_cache_fills_without_a_lock() {
+        let cache = Cache::disabled();
+        let key = CacheKey::derive(&[("test", "disabled")]);
+        assert!(matches!(
+            cache.lock_to_fill(&key, "test").unwrap(),
+            Turn::Fill(None)
+        ));
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::aws::{self, Service};
-use crate::cache::{Cache, CacheKey};
+use crate::cache::{Cache, CacheKey, Turn};
 use crate::chain::{Chain, RoleStep};
 use crate::credentials::Credentials;
 use crate::error::Error;
@@ -153,16 +153,26 @@ impl<'a> Resolver<'a> {
         let layer = &layers[index];
 
         // Entries are replaced by an atomic rename, so a valid one can be read
-        // without the lock. Only a miss waits for the lock, then reads again,
-        // because the process that held it may have just filled the entry.
+        // without the lock. After a miss, either this process takes the lock
+        // and fills the entry, or it waits for the awsu filling it and reads
+        // again. The entry is read once more under the lock too, because a
+        // holder may have filled it between the first read and the lock.
         if let Some(credentials) = self.cache.read(&layer.key, grace) {
             return Ok(credentials);
         }
         let task = format!("the {} of profile '{}'", layer.kind, layer.profile);
-        let _lock = self.cache.lock(&layer.key, &task)?;
-        if let Some(credentials) = self.cache.read_quietly(&layer.key, grace) {
-            return Ok(credentials);
-        }
+        let _lock = loop {
+            let turn = self.cache.lock_to_fill(&layer.key, &task)?;
+            if let Some(credentials) = self.cache.read_quietly(&layer.key, grace) {
+                return Ok(credentials);
+            }
+            match turn {
+                Turn::Fill(guard) => break guard,
+                // The other awsu failed, or its entry does not last the grace
+                // period requested here, so this process tries to fill it.
+                Turn::Reread => {}
+            }
+        };
 
         let parent = if index == 0 {
             self.chain.base.credentials.clone()

@@ -155,3 +155,48 @@ def test_lock_timeout_at_prompt(aws, awsu, tmp_path: Path):
     assert aws.actions().get("GetSessionToken") is None
     assert awsu.cache_entries() == []
     assert locked_files(awsu) == []
+
+
+def test_waiter_takes_over_after_holder_fails(aws, awsu, tmp_path: Path):
+    account = make_role_account(aws, awsu)
+    args = ["-v", "-g", "manual", "-p", "app", "--", "true"]
+    logs = {name: tmp_path / f"{name}.stderr" for name in ("holder", "waiter")}
+    started = time.monotonic()
+    processes = {}
+    try:
+        for name in ("holder", "waiter"):
+            with open(logs[name], "wb") as log:
+                processes[name] = subprocess.Popen(
+                    [str(awsu.binary), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=log, env=awsu.env(), cwd=awsu.home, start_new_session=True,
+                )
+            marker = PROMPT_LINE if name == "holder" else WAITING_NOTICE
+            while marker not in logs[name].read_text() and time.monotonic() - started < 20:
+                time.sleep(0.05)
+            assert marker in logs[name].read_text(), logs[name].read_text()
+
+        # The holder gets no code and fails; the waiter must then prompt and succeed itself.
+        processes["holder"].stdin.close()
+        processes["holder"].stdin = None
+        waiter = processes["waiter"]
+        waiter.stdin.write((totp(account.seed, int(time.time() // 30)) + "\n").encode())
+        waiter.stdin.close()
+        waiter.stdin = None
+        results = {}
+        for name, process in processes.items():
+            results[name] = finish(awsu, process, args, started, timeout=30)
+            results[name].stderr = logs[name].read_text()
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                kill_session(process)
+
+    assert results["holder"].returncode == 1, describe(results["holder"])
+    assert "no one-time password was entered" in results["holder"].stderr
+    assert results["waiter"].returncode == 0, describe(results["waiter"])
+    assert PROMPT_LINE in results["waiter"].stderr
+    actions = aws.actions()
+    assert actions.get("GetSessionToken") == 1, actions
+    assert actions.get("AssumeRole") == 1, actions
+    assert len(check_cache_consistent(awsu)) == 2
+    assert locked_files(awsu) == []
