@@ -50,6 +50,14 @@ impl Service {
         }
     }
 
+    /// Returns the service's key in a `[services NAME]` section of the config file.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Service::Sts => "sts",
+            Service::Iam => "iam",
+        }
+    }
+
     fn default_host(self, region: &str) -> String {
         match self {
             Service::Sts => format!("https://sts.{region}.amazonaws.com"),
@@ -66,6 +74,11 @@ pub struct Settings {
     pub profile_region: Option<String>,
     /// `endpoint_url` of the profile, if any.
     pub profile_endpoint: Option<String>,
+    /// `endpoint_url` per service from the `[services NAME]` section that the
+    /// profile's `services` names.
+    pub profile_service_endpoints: Vec<(Service, String)>,
+    /// `ignore_configured_endpoint_urls` of the profile, if any.
+    pub profile_ignore_endpoints: Option<String>,
     /// `ca_bundle` of the profile, if any.
     pub profile_ca_bundle: Option<String>,
 }
@@ -81,18 +94,36 @@ impl Settings {
     }
 
     /// Returns the endpoint override for a service, in the SDKs' order:
-    /// `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, the profile's
-    /// `endpoint_url`; none when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
+    /// `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, the service's
+    /// `endpoint_url` in the profile's `services` section, the profile's
+    /// `endpoint_url`. It returns `None` when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`
+    /// (or else the profile's `ignore_configured_endpoint_urls`) is `true`.
     pub fn endpoint(&self, service: Service) -> Option<String> {
-        let ignore = env_non_empty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        self.endpoint_with(service, env_non_empty)
+    }
+
+    /// [`Settings::endpoint`] with the environment read through `env`.
+    fn endpoint_with(
+        &self,
+        service: Service,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Option<String> {
+        let ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .or_else(|| self.profile_ignore_endpoints.clone())
             .is_some_and(|value| value.eq_ignore_ascii_case("true"));
         if ignore {
             return None;
         }
 
-        // TODO: a `services` section's per-service endpoint_url is not read yet.
-        env_non_empty(&format!("AWS_ENDPOINT_URL_{}", service.env_name()))
-            .or_else(|| env_non_empty("AWS_ENDPOINT_URL"))
+        let from_services = || {
+            self.profile_service_endpoints
+                .iter()
+                .find(|(configured, _)| *configured == service)
+                .map(|(_, endpoint)| endpoint.clone())
+        };
+        env(&format!("AWS_ENDPOINT_URL_{}", service.env_name()))
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .or_else(from_services)
             .or_else(|| self.profile_endpoint.clone())
     }
 
@@ -220,4 +251,94 @@ pub fn sdk_credentials(credentials: &Credentials) -> aws_sdk_sts::config::Creden
         None,
         "awsu",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const ENV_GLOBAL: (&str, &str) = ("AWS_ENDPOINT_URL", "https://global-from-env.example");
+    const ENV_STS: (&str, &str) = ("AWS_ENDPOINT_URL_STS", "https://sts-from-env.example");
+    const ENV_IGNORE: (&str, &str) = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true");
+    const ENV_DO_NOT_IGNORE: (&str, &str) = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false");
+    const PROFILE_GLOBAL: &str = "https://global-from-config.example";
+    const PROFILE_STS: &str = "https://sts-from-config.example";
+
+    fn settings(global: bool, sts: bool, ignore: bool) -> Settings {
+        Settings {
+            profile_endpoint: global.then(|| PROFILE_GLOBAL.to_owned()),
+            profile_service_endpoints: if sts {
+                vec![(Service::Sts, PROFILE_STS.to_owned())]
+            } else {
+                Vec::new()
+            },
+            profile_ignore_endpoints: ignore.then(|| "true".to_owned()),
+            ..Settings::default()
+        }
+    }
+
+    /// Environment variables of a test case, as name and value.
+    type Env<'a> = &'a [(&'a str, &'a str)];
+
+    fn endpoint(settings: &Settings, service: Service, env: Env) -> Option<String> {
+        let env: HashMap<&str, &str> = env.iter().copied().collect();
+        settings.endpoint_with(service, |name| env.get(name).map(|value| value.to_string()))
+    }
+
+    /// The order that the AWS CLI's test vectors pin (aws-cli, file
+    /// tests/functional/configured_endpoint_urls/profile-tests.json), with STS
+    /// in place of S3.
+    #[test]
+    fn endpoint_precedence() {
+        let cases: &[(Settings, Env, Option<&str>)] = &[
+            (settings(false, false, false), &[], None),
+            (settings(true, false, false), &[], Some(PROFILE_GLOBAL)),
+            (settings(false, true, false), &[], Some(PROFILE_STS)),
+            (settings(true, true, false), &[], Some(PROFILE_STS)),
+            (
+                settings(true, true, false),
+                &[ENV_GLOBAL],
+                Some(ENV_GLOBAL.1),
+            ),
+            (settings(true, true, false), &[ENV_STS], Some(ENV_STS.1)),
+            (
+                settings(true, true, false),
+                &[ENV_GLOBAL, ENV_STS],
+                Some(ENV_STS.1),
+            ),
+            (
+                settings(true, true, false),
+                &[ENV_GLOBAL, ENV_STS, ENV_IGNORE],
+                None,
+            ),
+            (settings(true, true, true), &[ENV_GLOBAL, ENV_STS], None),
+            (
+                settings(true, true, true),
+                &[ENV_STS, ENV_DO_NOT_IGNORE],
+                Some(ENV_STS.1),
+            ),
+        ];
+        for (index, (settings, env, expected)) in cases.iter().enumerate() {
+            assert_eq!(
+                endpoint(settings, Service::Sts, env).as_deref(),
+                *expected,
+                "case {index}: env {env:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn services_section_applies_per_service() {
+        let settings = settings(true, true, false);
+        assert_eq!(
+            endpoint(&settings, Service::Iam, &[]).as_deref(),
+            Some(PROFILE_GLOBAL)
+        );
+        assert_eq!(
+            endpoint(&settings, Service::Sts, &[]).as_deref(),
+            Some(PROFILE_STS)
+        );
+    }
 }

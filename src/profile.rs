@@ -49,6 +49,12 @@ impl Profile {
         let settings = aws::Settings {
             profile_region: chain.region.clone(),
             profile_endpoint: profile_value(&profiles, &global.profile, "endpoint_url"),
+            profile_service_endpoints: service_endpoints(&profiles, &global.profile),
+            profile_ignore_endpoints: profile_value(
+                &profiles,
+                &global.profile,
+                "ignore_configured_endpoint_urls",
+            ),
             profile_ca_bundle: profile_value(&profiles, &global.profile, "ca_bundle"),
         };
         Ok(Profile {
@@ -183,6 +189,38 @@ pub fn profile_value(profiles: &awsu_profile::ProfileSet, name: &str, key: &str)
         .profile(name)
         .and_then(|profile| profile.get(key))
         .map(str::to_owned)
+}
+
+/// Returns the `endpoint_url` of each service awsu calls, from the
+/// `[services NAME]` section that the profile's `services` names.
+fn service_endpoints(
+    profiles: &awsu_profile::ProfileSet,
+    name: &str,
+) -> Vec<(aws::Service, String)> {
+    let Some(section_name) = profile_value(profiles, name, "services") else {
+        return Vec::new();
+    };
+    let Some(section) = profiles.services(&section_name) else {
+        tracing::warn!(
+            "profile '{name}' names the services section '{section_name}', which is not in the config file"
+        );
+        return Vec::new();
+    };
+
+    [aws::Service::Sts, aws::Service::Iam]
+        .into_iter()
+        .filter_map(|service| {
+            let endpoint = section
+                .sub_properties(service.config_key())?
+                .get("endpoint_url")?
+                .to_string();
+            tracing::debug!(
+                "services section '{section_name}' sets the {} endpoint to {endpoint}",
+                service.env_name()
+            );
+            Some((service, endpoint))
+        })
+        .collect()
 }
 
 /// Returns the role session name for roles without `role_session_name`.

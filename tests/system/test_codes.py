@@ -92,6 +92,35 @@ def test_sts_endpoint_overrides_general_one(aws: Aws, awsu: Awsu, example: Examp
     assert aws.actions() == {"GetSessionToken": 1, "AssumeRole": 1}
 
 
+def closed_endpoint() -> str:
+    """Return a URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_services_section_endpoint(aws: Aws, awsu: Awsu, example: Example) -> None:
+    awsu.config_file.write_text(
+        f"[profile bar]\nendpoint_url = {closed_endpoint()}\nservices = local\n\n"
+        f"[services local]\nsts =\n  endpoint_url = {aws.proxy.url}\n"
+    )
+
+    result = awsu.run("-g", "manual", "-p", "bar", env=awsu.env(endpoint=False))
+
+    assert result.returncode == 0, result.describe()
+    assert aws.actions() == {"GetSessionToken": 1, "AssumeRole": 1}
+
+
+def test_missing_services_section_warns(aws: Aws, awsu: Awsu, example: Example) -> None:
+    awsu.config_file.write_text(f"[profile bar]\nendpoint_url = {aws.proxy.url}\nservices = missing\n")
+
+    result = awsu.run("-g", "manual", "-p", "bar", env=awsu.env(endpoint=False))
+
+    assert result.returncode == 0, result.describe()
+    assert "names the services section 'missing', which is not in the config file" in result.stderr
+    assert aws.actions() == {"GetSessionToken": 1, "AssumeRole": 1}
+
+
 def test_unreachable_endpoint(aws: Aws, awsu: Awsu, example: Example) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
