@@ -74,8 +74,9 @@ pub struct Settings {
     pub profile_region: Option<String>,
     /// `endpoint_url` of the profile, if any.
     pub profile_endpoint: Option<String>,
-    /// `endpoint_url` per service from the `[services NAME]` section that the
-    /// profile's `services` names.
+    /// Name of the `[services NAME]` section that the profile's `services` names.
+    pub profile_services_section: Option<String>,
+    /// `endpoint_url` per service from that section.
     pub profile_service_endpoints: Vec<(Service, String)>,
     /// `ignore_configured_endpoint_urls` of the profile, if any.
     pub profile_ignore_endpoints: Option<String>,
@@ -100,14 +101,29 @@ impl Settings {
     /// (or else the profile's `ignore_configured_endpoint_urls`) is `true`.
     pub fn endpoint(&self, service: Service) -> Option<String> {
         self.endpoint_with(service, env_non_empty)
+            .map(|(endpoint, _)| endpoint)
     }
 
-    /// [`Settings::endpoint`] with the environment read through `env`.
+    /// Returns what a message should point at for the endpoint of `service`:
+    /// the setting that chose it, or the variable that would override it.
+    pub fn endpoint_hint(&self, service: Service) -> String {
+        match self.endpoint_with(service, env_non_empty) {
+            Some((_, origin)) => format!("{origin}, which sets this endpoint"),
+            None => format!(
+                "AWS_ENDPOINT_URL_{} if {} must be reached elsewhere",
+                service.env_name(),
+                service.env_name()
+            ),
+        }
+    }
+
+    /// Returns the endpoint override for `service` and the setting it came
+    /// from, with the environment read through `env`.
     fn endpoint_with(
         &self,
         service: Service,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Option<String> {
+    ) -> Option<(String, String)> {
         let ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
             .or_else(|| self.profile_ignore_endpoints.clone())
             .is_some_and(|value| value.eq_ignore_ascii_case("true"));
@@ -115,16 +131,28 @@ impl Settings {
             return None;
         }
 
-        let from_services = || {
-            self.profile_service_endpoints
-                .iter()
-                .find(|(configured, _)| *configured == service)
-                .map(|(_, endpoint)| endpoint.clone())
-        };
-        env(&format!("AWS_ENDPOINT_URL_{}", service.env_name()))
-            .or_else(|| env("AWS_ENDPOINT_URL"))
-            .or_else(from_services)
-            .or_else(|| self.profile_endpoint.clone())
+        let service_variable = format!("AWS_ENDPOINT_URL_{}", service.env_name());
+        if let Some(endpoint) = env(&service_variable) {
+            return Some((endpoint, service_variable));
+        }
+        if let Some(endpoint) = env("AWS_ENDPOINT_URL") {
+            return Some((endpoint, "AWS_ENDPOINT_URL".to_owned()));
+        }
+        let from_services = self
+            .profile_service_endpoints
+            .iter()
+            .find(|(configured, _)| *configured == service);
+        if let Some((_, endpoint)) = from_services {
+            let origin = format!(
+                "the {} endpoint_url in [services {}] of the config file",
+                service.config_key(),
+                self.profile_services_section.as_deref().unwrap_or_default()
+            );
+            return Some((endpoint.clone(), origin));
+        }
+        self.profile_endpoint
+            .clone()
+            .map(|endpoint| (endpoint, "the profile's endpoint_url".to_owned()))
     }
 
     /// Returns the endpoint a service is reached at, for messages and cache keys.
@@ -200,6 +228,16 @@ impl Context {
         self.runtime.block_on(future)
     }
 
+    /// Returns the endpoint override for `service`, logging where it came from.
+    fn endpoint_override(&self, service: Service) -> Option<String> {
+        let (endpoint, origin) = self.settings.endpoint_with(service, env_non_empty)?;
+        tracing::debug!(
+            "reaching {} at {endpoint}, set by {origin}",
+            service.env_name()
+        );
+        Some(endpoint)
+    }
+
     /// Returns an STS client that signs with `credentials`.
     pub fn sts(&self, credentials: &Credentials) -> aws_sdk_sts::Client {
         let mut config = aws_sdk_sts::Config::builder()
@@ -209,7 +247,7 @@ impl Context {
             .http_client(self.http_client.clone())
             .timeout_config(timeout_config())
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
-        if let Some(endpoint) = self.settings.endpoint(Service::Sts) {
+        if let Some(endpoint) = self.endpoint_override(Service::Sts) {
             config = config.endpoint_url(endpoint);
         }
         aws_sdk_sts::Client::from_conf(config.build())
@@ -224,7 +262,7 @@ impl Context {
             .http_client(self.http_client.clone())
             .timeout_config(timeout_config())
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
-        if let Some(endpoint) = self.settings.endpoint(Service::Iam) {
+        if let Some(endpoint) = self.endpoint_override(Service::Iam) {
             config = config.endpoint_url(endpoint);
         }
         aws_sdk_iam::Client::from_conf(config.build())
@@ -269,6 +307,7 @@ mod tests {
     fn settings(global: bool, sts: bool, ignore: bool) -> Settings {
         Settings {
             profile_endpoint: global.then(|| PROFILE_GLOBAL.to_owned()),
+            profile_services_section: sts.then(|| "local".to_owned()),
             profile_service_endpoints: if sts {
                 vec![(Service::Sts, PROFILE_STS.to_owned())]
             } else {
@@ -283,6 +322,14 @@ mod tests {
     type Env<'a> = &'a [(&'a str, &'a str)];
 
     fn endpoint(settings: &Settings, service: Service, env: Env) -> Option<String> {
+        endpoint_and_origin(settings, service, env).map(|(endpoint, _)| endpoint)
+    }
+
+    fn endpoint_and_origin(
+        settings: &Settings,
+        service: Service,
+        env: Env,
+    ) -> Option<(String, String)> {
         let env: HashMap<&str, &str> = env.iter().copied().collect();
         settings.endpoint_with(service, |name| env.get(name).map(|value| value.to_string()))
     }
@@ -340,5 +387,26 @@ mod tests {
             endpoint(&settings, Service::Sts, &[]).as_deref(),
             Some(PROFILE_STS)
         );
+    }
+
+    #[test]
+    fn endpoint_origin_names_the_setting() {
+        let origins: Vec<String> = [&[ENV_STS, ENV_GLOBAL][..], &[ENV_GLOBAL], &[]]
+            .iter()
+            .filter_map(|env| endpoint_and_origin(&settings(true, true, false), Service::Sts, env))
+            .map(|(_, origin)| origin)
+            .collect();
+        assert_eq!(
+            origins,
+            [
+                "AWS_ENDPOINT_URL_STS",
+                "AWS_ENDPOINT_URL",
+                "the sts endpoint_url in [services local] of the config file",
+            ]
+        );
+
+        let (_, origin) =
+            endpoint_and_origin(&settings(true, false, false), Service::Sts, &[]).unwrap();
+        assert_eq!(origin, "the profile's endpoint_url");
     }
 }

@@ -66,6 +66,7 @@ where
             return Error::Unreachable {
                 service: service.env_name(),
                 endpoint: context.settings.endpoint_or_default(service),
+                hint: context.settings.endpoint_hint(service),
                 detail: match &error {
                     SdkError::TimeoutError(_) => "timed out".to_owned(),
                     _ => root_cause(&error),
@@ -77,9 +78,10 @@ where
     let code = code.unwrap_or_default();
     let message = message.unwrap_or_else(|| match error.raw_response() {
         Some(response) => format!(
-            "HTTP status {} without an AWS error in the response; check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{}",
+            "HTTP status {} from {} without an AWS error in the response: check {}",
             response.status().as_u16(),
-            service.env_name()
+            context.settings.endpoint_or_default(service),
+            context.settings.endpoint_hint(service)
         ),
         None => root_cause(&error),
     });

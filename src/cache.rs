@@ -79,16 +79,13 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Opens the cache in `dir`; nothing is created until the first write or lock.
-    pub fn new(dir: PathBuf) -> Cache {
-        let lock_timeout = std::env::var("AWSU_LOCK_TIMEOUT")
-            .ok()
-            .and_then(|text| crate::duration::parse(&text).ok())
-            .unwrap_or(DEFAULT_LOCK_TIMEOUT);
-        Cache {
+    /// Opens the cache in `dir`; nothing is created until the first write or
+    /// lock. Fails on an invalid `AWSU_LOCK_TIMEOUT`.
+    pub fn new(dir: PathBuf) -> Result<Cache, Error> {
+        Ok(Cache {
             dir: Some(dir),
-            lock_timeout,
-        }
+            lock_timeout: lock_timeout_from_env()?,
+        })
     }
 
     /// Returns a cache that neither reads nor writes.
@@ -351,6 +348,18 @@ impl Cache {
     }
 }
 
+/// Reads `AWSU_LOCK_TIMEOUT`, the bound on waiting for another awsu.
+fn lock_timeout_from_env() -> Result<Duration, Error> {
+    let Some(text) = std::env::var("AWSU_LOCK_TIMEOUT")
+        .ok()
+        .filter(|text| !text.is_empty())
+    else {
+        return Ok(DEFAULT_LOCK_TIMEOUT);
+    };
+    crate::duration::parse(&text)
+        .map_err(|message| Error::InvalidDuration(format!("AWSU_LOCK_TIMEOUT: {message}")))
+}
+
 /// Holds a cache lock until dropped.
 pub struct LockGuard {
     _file: File,
@@ -498,7 +507,7 @@ mod tests {
     #[test]
     fn write_then_read_round_trips() {
         let home = tempfile::tempdir().unwrap();
-        let cache = Cache::new(home.path().join("sessions"));
+        let cache = Cache::new(home.path().join("sessions")).unwrap();
         let key = CacheKey::derive(&[("test", "round trip")]);
         let expected = credentials(in_an_hour());
 
@@ -512,7 +521,7 @@ mod tests {
     fn modes_are_private_despite_umask() {
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join("sessions");
-        let cache = Cache::new(dir.clone());
+        let cache = Cache::new(dir.clone()).unwrap();
         let key = CacheKey::derive(&[("test", "modes")]);
 
         // SAFETY: umask only changes this process's file creation mask.
@@ -533,7 +542,7 @@ mod tests {
     #[test]
     fn entry_within_grace_is_miss() {
         let home = tempfile::tempdir().unwrap();
-        let cache = Cache::new(home.path().join("sessions"));
+        let cache = Cache::new(home.path().join("sessions")).unwrap();
         let key = CacheKey::derive(&[("test", "grace")]);
         cache
             .write(&key, "bar", "role", &credentials(in_an_hour()))
@@ -547,7 +556,7 @@ mod tests {
     fn invalid_entry_is_miss() {
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join("sessions");
-        let cache = Cache::new(dir.clone());
+        let cache = Cache::new(dir.clone()).unwrap();
         let key = CacheKey::derive(&[("test", "invalid")]);
         cache.ensure_dir().unwrap();
         let path = dir.join(format!("{}.json", key.as_str()));
@@ -561,7 +570,7 @@ mod tests {
     fn world_readable_entry_is_rejected() {
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join("sessions");
-        let cache = Cache::new(dir.clone());
+        let cache = Cache::new(dir.clone()).unwrap();
         let key = CacheKey::derive(&[("test", "mode")]);
         cache
             .write(&key, "bar", "role", &credentials(in_an_hour()))
@@ -577,7 +586,7 @@ mod tests {
     fn symlinked_entry_is_not_followed() {
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join("sessions");
-        let cache = Cache::new(dir.clone());
+        let cache = Cache::new(dir.clone()).unwrap();
         let key = CacheKey::derive(&[("test", "target")]);
         cache
             .write(&key, "bar", "role", &credentials(in_an_hour()))
@@ -608,7 +617,7 @@ mod tests {
     #[test]
     fn lock_times_out_with_message() {
         let home = tempfile::tempdir().unwrap();
-        let mut cache = Cache::new(home.path().join("sessions"));
+        let mut cache = Cache::new(home.path().join("sessions")).unwrap();
         cache.lock_timeout = Duration::from_millis(100);
         let key = CacheKey::derive(&[("test", "lock")]);
 
@@ -624,7 +633,7 @@ mod tests {
     #[test]
     fn first_process_fills_and_waiters_reread_together() {
         let home = tempfile::tempdir().unwrap();
-        let cache = Cache::new(home.path().join("sessions"));
+        let cache = Cache::new(home.path().join("sessions")).unwrap();
         let key = CacheKey::derive(&[("test", "fill")]);
 
         let Turn::Fill(Some(holder)) = cache.lock_to_fill(&key, "test").unwrap() else {

@@ -63,7 +63,7 @@ pub enum Error {
     #[error("could not read the one-time password: {0}")]
     Prompt(std::io::Error),
 
-    #[error("the one-time password for {serial} was rejected by AWS: check that the code was not used before (AWS accepts each code once), that the device is the one registered for this serial, and that this machine's clock is correct, then try again")]
+    #[error("the one-time password for {serial} was rejected by AWS: check that the code was current, entered correctly and not used before (AWS accepts each code once), that the device is the one registered for this serial, and that this machine's clock is correct, then try again")]
     CodeRejected { serial: String },
 
     #[error("AWS rejected the keys of profile '{profile}' ({code}): the access key is unknown, inactive or its secret is wrong; update them in the credentials file")]
@@ -88,11 +88,13 @@ pub enum Error {
         direction: &'static str,
     },
 
-    #[error("could not reach {service} at {endpoint}: {detail}. Check the network, HTTPS_PROXY, and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{service}")]
+    #[error("could not reach {service} at {endpoint}: {detail}. Check the network, HTTPS_PROXY, and {hint}")]
     Unreachable {
         service: &'static str,
         endpoint: String,
         detail: String,
+        /// The setting that chose the endpoint, from [`crate::aws::Settings::endpoint_hint`].
+        hint: String,
     },
 
     #[error("could not read AWS_CA_BUNDLE {path}: {source}")]

@@ -139,7 +139,7 @@ fn run_token(global: &GlobalArgs) -> Result<(), Error> {
     // A code that was shown may be typed somewhere, so its step counts as used.
     let step = otp::time_step(SystemTime::now());
     let code = profile::otp_source(global).code(&serial, step)?;
-    StepLedger::new(Cache::default_dir()?).record(&serial, step);
+    StepLedger::new(Cache::default_dir()?)?.record(&serial, step);
     println!("{code}");
     Ok(())
 }

@@ -35,19 +35,19 @@ impl OtpSource for Manual {
     }
 
     fn code(&mut self, serial: &str, _step: u64) -> Result<String, Error> {
-        crate::terminal::prompt(&format!("Enter the one-time password for {serial}: "));
-        let line = crate::terminal::read_line().map_err(Error::Prompt)?;
-        let Some(line) = line else {
-            crate::terminal::notice("");
+        let prompt = format!("Enter the one-time password for {serial}: ");
+        let Some(line) = crate::terminal::ask(&prompt).map_err(Error::Prompt)? else {
             return Err(Error::CodeInputClosed {
                 serial: serial.to_owned(),
             });
         };
-        let code = line.trim();
-        if !is_valid_code(code) {
+
+        // Authenticator apps show codes as "123 456"; the space is not part of it.
+        let code: String = line.trim().chars().filter(|c| *c != ' ').collect();
+        if !is_valid_code(&code) {
             return Err(Error::InvalidCodeInput);
         }
-        Ok(code.to_owned())
+        Ok(code)
     }
 }
 
@@ -69,11 +69,11 @@ pub struct StepLedger {
 }
 
 impl StepLedger {
-    pub fn new(dir: PathBuf) -> StepLedger {
-        StepLedger {
-            locks: Cache::new(dir.clone()),
+    pub fn new(dir: PathBuf) -> Result<StepLedger, Error> {
+        Ok(StepLedger {
+            locks: Cache::new(dir.clone())?,
             dir,
-        }
+        })
     }
 
     fn path(&self, serial: &str) -> PathBuf {
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn ledger_records_used_step() {
         let home = tempfile::tempdir().unwrap();
-        let ledger = StepLedger::new(home.path().to_owned());
+        let ledger = StepLedger::new(home.path().to_owned()).unwrap();
         let mut source = Scripted { steps: Vec::new() };
         let serial = "arn:aws:iam::123456789012:mfa/test";
 
@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn ledger_skips_used_step() {
         let home = tempfile::tempdir().unwrap();
-        let ledger = StepLedger::new(home.path().to_owned());
+        let ledger = StepLedger::new(home.path().to_owned()).unwrap();
         let serial = "arn:aws:iam::123456789012:mfa/test";
         let now = time_step(SystemTime::now());
         // Pretend the step before the current one was used: no wait is needed.
@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn ledger_ignores_failed_calls() {
         let home = tempfile::tempdir().unwrap();
-        let ledger = StepLedger::new(home.path().to_owned());
+        let ledger = StepLedger::new(home.path().to_owned()).unwrap();
         let serial = "arn:aws:iam::123456789012:mfa/test";
         let mut source = Scripted { steps: Vec::new() };
 

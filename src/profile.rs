@@ -49,6 +49,7 @@ impl Profile {
         let settings = aws::Settings {
             profile_region: chain.region.clone(),
             profile_endpoint: profile_value(&profiles, &global.profile, "endpoint_url"),
+            profile_services_section: profile_value(&profiles, &global.profile, "services"),
             profile_service_endpoints: service_endpoints(&profiles, &global.profile),
             profile_ignore_endpoints: profile_value(
                 &profiles,
@@ -72,9 +73,9 @@ impl Profile {
         let cache = if global.no_cache {
             Cache::disabled()
         } else {
-            Cache::new(Cache::default_dir()?)
+            Cache::new(Cache::default_dir()?)?
         };
-        let ledger = StepLedger::new(Cache::default_dir()?);
+        let ledger = StepLedger::new(Cache::default_dir()?)?;
         let options = session::Options {
             duration: global.duration,
             duration_is_explicit: cli.duration_is_explicit,
@@ -119,7 +120,8 @@ pub fn check_global_durations(global: &GlobalArgs) -> Result<(), Error> {
     }
     if global.grace >= global.duration {
         return Err(Error::InvalidDuration(format!(
-            "invalid grace {}: it must be shorter than the duration {}, or cached credentials would never be used",
+            "invalid grace {}: it must be shorter than the duration {}, or cached credentials would never be used. \
+             Set a shorter --grace (AWSU_GRACE) or a longer --duration (AWSU_DURATION)",
             duration::format(global.grace),
             duration::format(global.duration)
         )));
@@ -214,10 +216,6 @@ fn service_endpoints(
                 .sub_properties(service.config_key())?
                 .get("endpoint_url")?
                 .to_string();
-            tracing::debug!(
-                "services section '{section_name}' sets the {} endpoint to {endpoint}",
-                service.env_name()
-            );
             Some((service, endpoint))
         })
         .collect()

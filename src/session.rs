@@ -183,11 +183,13 @@ impl<'a> Resolver<'a> {
 
         if is_top && !credentials.valid_for(grace, std::time::SystemTime::now()) {
             tracing::warn!(
-                "the {} of profile '{}' lasts {}, not longer than the grace period {}, so it will not be reused",
+                "the {} of profile '{}' lasts {}, not longer than the grace period {}, so it will not be reused: \
+                 set --grace (AWSU_GRACE) below {} to reuse it",
                 layer.kind,
                 layer.profile,
                 crate::duration::format(Duration::from_secs(layer.duration_seconds)),
-                crate::duration::format(self.options.grace)
+                crate::duration::format(self.options.grace),
+                crate::duration::format(Duration::from_secs(layer.duration_seconds))
             );
         }
         self.cache

@@ -17,7 +17,7 @@ pub fn notice(message: &str) {
 }
 
 /// Writes a prompt without a line break to the terminal (or stderr).
-pub fn prompt(message: &str) {
+fn prompt(message: &str) {
     if let Ok(mut tty) = OpenOptions::new().write(true).open("/dev/tty") {
         if tty
             .write_all(message.as_bytes())
@@ -36,7 +36,7 @@ pub fn prompt(message: &str) {
 /// be piped in), else from the terminal. Stdin is read one byte at a time, so
 /// the rest of it stays for the program that awsu runs next. `None` means end
 /// of input.
-pub fn read_line() -> std::io::Result<Option<String>> {
+fn read_line() -> std::io::Result<Option<String>> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         if let Ok(tty) = OpenOptions::new().read(true).open("/dev/tty") {
@@ -46,14 +46,25 @@ pub fn read_line() -> std::io::Result<Option<String>> {
     read_line_from(stdin.lock())
 }
 
+/// Writes `message` as a prompt and reads one line with [`read_line`].
+/// Nothing echoes a line break after a line from a pipe, or after end of
+/// input, so one is written then, and later output starts on a line of its own.
+pub fn ask(message: &str) -> std::io::Result<Option<String>> {
+    prompt(message);
+    let line = read_line()?;
+    if line.is_none() || !std::io::stdin().is_terminal() {
+        notice("");
+    }
+    Ok(line)
+}
+
 /// Reads a secret typed at the terminal with echo turned off, after a prompt.
 /// Without a terminal the line is read from stdin.
 pub fn read_secret(message: &str) -> std::io::Result<String> {
     use std::os::fd::AsRawFd;
 
     let Ok(tty) = OpenOptions::new().read(true).write(true).open("/dev/tty") else {
-        prompt(message);
-        return read_line()?.ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into());
+        return ask(message)?.ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into());
     };
     prompt(message);
 

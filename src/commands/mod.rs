@@ -26,7 +26,7 @@ pub fn url_encode(value: &str) -> String {
 
 /// Returns the shared record of used time steps.
 pub fn step_ledger() -> Result<StepLedger, Error> {
-    Ok(StepLedger::new(Cache::default_dir()?))
+    StepLedger::new(Cache::default_dir()?)
 }
 
 #[cfg(test)]

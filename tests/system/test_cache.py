@@ -149,3 +149,15 @@ def test_cache_permissions_with_umask_000(aws: Aws, awsu: Awsu) -> None:
     for path in files:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == 0o600, f"{path.name} has mode {mode:o}"
+
+
+@pytest.mark.parametrize("value", ["soon", "5"])
+def test_invalid_lock_timeout_rejected(aws: Aws, awsu: Awsu, value: str) -> None:
+    setup_example(aws, awsu)
+
+    result = run_profile(awsu, "bar", env=awsu.env({"AWSU_LOCK_TIMEOUT": value}))
+
+    assert result.returncode == 1, result.describe()
+    assert f"AWSU_LOCK_TIMEOUT: invalid duration '{value}'" in result.stderr
+    assert "Enter the one-time password" not in result.stderr
+    assert aws.actions() == {}

@@ -34,6 +34,16 @@ def test_malformed_code_rejected(aws: Aws, awsu: Awsu, example: Example, text: s
     assert awsu.cache_entries() == []
 
 
+def test_code_with_space_accepted(aws: Aws, awsu: Awsu, example: Example) -> None:
+    code = aws.code(example.serials["foo"])
+
+    result = awsu.run("-g", "manual", "-p", "foo", stdin_text=f"{code[:3]} {code[3:]}\n")
+
+    assert result.returncode == 0, result.describe()
+    assert aws.actions() == {"GetSessionToken": 1}
+    assert [request.params.get("TokenCode") for request in aws.requests("GetSessionToken")] == [code]
+
+
 def test_code_end_of_input(aws: Aws, awsu: Awsu, example: Example) -> None:
     result = awsu.run("-g", "manual", "-v", "-p", "foo", answer_prompts=False)
 
@@ -49,9 +59,8 @@ def test_wrong_code_one_error(aws: Aws, awsu: Awsu, example: Example) -> None:
     result = awsu.run("-g", "manual", "-p", "bar", stdin_text=wrong_code(seed) + "\n")
 
     assert result.returncode != 0, result.describe()
-    # The prompt has no line break, so the error follows it on the same line.
-    lines = result.stderr.replace(": awsu:", ":\nawsu:").splitlines()
-    messages = [line for line in lines if line.startswith("awsu:")]
+    # The prompt's line ends after the piped answer, so the error starts a line of its own.
+    messages = [line for line in result.stderr.splitlines() if line.startswith("awsu:")]
     assert len(messages) == 1, result.describe()
     assert "rejected by AWS" in messages[0], result.describe()
     assert example.serials["bar"] in messages[0], result.describe()
@@ -80,23 +89,20 @@ def test_malformed_serial_rejected_early(aws: Aws, awsu: Awsu, example: Example)
     assert aws.actions() == {}
 
 
-def test_sts_endpoint_overrides_general_one(aws: Aws, awsu: Awsu, example: Example) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    env = awsu.env({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}", "AWS_ENDPOINT_URL_STS": aws.proxy.url})
-
-    result = awsu.run("-g", "manual", "-p", "bar", env=env)
-
-    assert result.returncode == 0, result.describe()
-    assert aws.actions() == {"GetSessionToken": 1, "AssumeRole": 1}
-
-
 def closed_endpoint() -> str:
     """Return a URL on 127.0.0.1 where nothing listens."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_sts_endpoint_overrides_general_one(aws: Aws, awsu: Awsu, example: Example) -> None:
+    env = awsu.env({"AWS_ENDPOINT_URL": closed_endpoint(), "AWS_ENDPOINT_URL_STS": aws.proxy.url})
+
+    result = awsu.run("-g", "manual", "-p", "bar", env=env)
+
+    assert result.returncode == 0, result.describe()
+    assert aws.actions() == {"GetSessionToken": 1, "AssumeRole": 1}
 
 
 def test_services_section_endpoint(aws: Aws, awsu: Awsu, example: Example) -> None:
@@ -111,6 +117,18 @@ def test_services_section_endpoint(aws: Aws, awsu: Awsu, example: Example) -> No
     assert aws.actions() == {"GetSessionToken": 1, "AssumeRole": 1}
 
 
+def test_unreachable_services_endpoint_named(aws: Aws, awsu: Awsu, example: Example) -> None:
+    endpoint = closed_endpoint()
+    awsu.config_file.write_text(f"[profile foo]\nservices = local\n\n[services local]\nsts =\n  endpoint_url = {endpoint}\n")
+
+    result = awsu.run("-g", "manual", "-p", "foo", env=awsu.env(endpoint=False))
+
+    assert result.returncode != 0, result.describe()
+    assert f"could not reach STS at {endpoint}" in result.stderr, result.describe()
+    assert "the sts endpoint_url in [services local] of the config file, which sets this endpoint" in result.stderr
+    assert aws.actions() == {}
+
+
 def test_missing_services_section_warns(aws: Aws, awsu: Awsu, example: Example) -> None:
     awsu.config_file.write_text(f"[profile bar]\nendpoint_url = {aws.proxy.url}\nservices = missing\n")
 
@@ -122,14 +140,12 @@ def test_missing_services_section_warns(aws: Aws, awsu: Awsu, example: Example) 
 
 
 def test_unreachable_endpoint(aws: Aws, awsu: Awsu, example: Example) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    endpoint = f"http://127.0.0.1:{closed_port}"
+    endpoint = closed_endpoint()
 
     result = awsu.run("-g", "manual", "-v", "-p", "foo", env=awsu.env({"AWS_ENDPOINT_URL": endpoint}))
 
     assert result.returncode != 0, result.describe()
     assert result.elapsed < 12, f"took {result.elapsed:.1f} s\n{result.describe()}"
     assert f"could not reach STS at {endpoint}" in result.stderr, result.describe()
+    assert "HTTPS_PROXY, and AWS_ENDPOINT_URL, which sets this endpoint" in result.stderr, result.describe()
     assert awsu.cache_entries() == []
