@@ -206,11 +206,10 @@ impl Cache {
         Ok(Some((path, file)))
     }
 
-    /// Blocks in `lock` (exclusive or shared) until the holder lets go. The
-    /// blocking call wakes as soon as the lock is released. It runs on a
-    /// thread of its own, so that this one can print why it waits and give up
-    /// after the timeout, and the process exits after a timeout, which ends
-    /// that thread.
+    /// Blocks in `lock` (exclusive or shared) until the holder lets go, which
+    /// wakes the call at once. The call runs on a thread of its own, so that
+    /// this one can print why it waits and give up after the timeout. A thread
+    /// left blocked after a timeout ends when the process exits.
     fn wait(
         &self,
         path: &Path,

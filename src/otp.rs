@@ -42,7 +42,7 @@ impl OtpSource for Manual {
             });
         };
 
-        // Authenticator apps show codes as "123 456"; the space is not part of it.
+        // Authenticator apps show codes as "123 456", with a space that is not part of the code.
         let code: String = line.trim().chars().filter(|c| *c != ' ').collect();
         if !is_valid_code(&code) {
             return Err(Error::InvalidCodeInput);

@@ -154,9 +154,9 @@ impl<'a> Resolver<'a> {
 
         // Entries are replaced by an atomic rename, so a valid one can be read
         // without the lock. After a miss, either this process takes the lock
-        // and fills the entry, or it waits for the awsu filling it and reads
-        // again. The entry is read once more under the lock too, because a
-        // holder may have filled it between the first read and the lock.
+        // and fills the entry, or it waits for the awsu filling it. Either way
+        // the entry is read again first, because that awsu may have just
+        // filled it.
         if let Some(credentials) = self.cache.read(&layer.key, grace) {
             return Ok(credentials);
         }
